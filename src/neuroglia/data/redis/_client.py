@@ -1,0 +1,290 @@
+"""The transport: the only module that imports redis-py or fakeredis.
+
+The repository talks to Redis through the narrow :class:`Transport` protocol:
+send a command as a tuple of arguments, get the raw RESP2 reply back (bytes,
+int, list, ``None``); send a batch; close; report pool figures; and classify
+the client library's exceptions into the library's error tree. Replies are
+deliberately *raw*: redis-py's per-command response callbacks are switched
+off, so the repository parses every reply itself and another transport can
+replace this one without touching the repository's methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis import exceptions as rex
+from redis.asyncio.connection import (
+    BlockingConnectionPool,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ._config import RedisConfig
+from .exceptions import (
+    CacheAuthenticationError,
+    CacheCommandError,
+    CacheException,
+    CachePermissionError,
+    CacheTimeoutError,
+    CacheUnavailableError,
+    ConfigurationError,
+    InvalidArgumentError,
+)
+
+__all__ = ["PoolStats", "Transport", "build_transport", "classify_error"]
+
+Args = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A snapshot of the connection pool."""
+
+    created_connections: int
+    in_use_connections: int
+    available_connections: int
+    max_connections: int
+
+
+class Transport(Protocol):
+    """What the repository needs from a Redis client."""
+
+    async def execute(self, args: Args) -> Any:
+        """Send one command and return its raw reply."""
+        ...
+
+    async def execute_blocking(self, args: Args, timeout: float) -> Any:
+        """Send a blocking command (BLPOP...) whose reply may take ``timeout`` seconds."""
+        ...
+
+    async def execute_many(self, commands: Sequence[Args], *, transaction: bool) -> list[Any]:
+        """Send a batch in one round trip; failed commands yield exception objects."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection."""
+        ...
+
+    def pool_stats(self) -> PoolStats:
+        """Figures of the connection pool."""
+        ...
+
+
+# Server error prefixes that mean "cannot serve now" rather than "bad command".
+_UNAVAILABLE_PREFIXES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
+_AUTH_PREFIXES = ("WRONGPASS", "NOAUTH", "invalid username-password", "invalid password")
+
+
+def classify_error(exc: BaseException, command: str) -> CacheException | None:
+    """Map a client-library or socket exception to the library's error tree.
+
+    Returns ``None`` for anything that is not a transport failure (the
+    library's own errors, cancellation, bugs in caller code), which the
+    repository then lets through untouched.
+    """
+    if isinstance(exc, CacheException):
+        return exc
+    message = str(exc)
+    where = f"{command}: " if command else ""
+    if isinstance(exc, rex.AuthenticationError | rex.AuthenticationWrongNumberOfArgsError) or (
+        isinstance(exc, rex.ResponseError) and message.startswith(_AUTH_PREFIXES)
+    ):
+        return CacheAuthenticationError(f"{where}authentication failed: {message}")
+    if isinstance(exc, rex.NoPermissionError) or message.startswith("NOPERM"):
+        return CachePermissionError(f"{where}permission denied by an ACL rule: {message}")
+    if isinstance(exc, rex.TimeoutError | TimeoutError):
+        return CacheTimeoutError(f"{where}timed out{': ' + message if message else ''}")
+    if isinstance(exc, rex.ConnectionError):
+        if message == "No connection available.":
+            return CacheTimeoutError(f"{where}no connection became free in the pool in time")
+        return CacheUnavailableError(f"{where}Redis unavailable: {message}")
+    if isinstance(exc, rex.NoScriptError):
+        # redis-py strips the error code; callers (Script) look for it.
+        return CacheCommandError(f"{where}NOSCRIPT {message}")
+    if isinstance(exc, rex.ResponseError):
+        if message.startswith(_UNAVAILABLE_PREFIXES) or isinstance(exc, rex.ReadOnlyError):
+            return CacheUnavailableError(f"{where}Redis cannot serve now: {message}")
+        return CacheCommandError(f"{where}{message}")
+    if isinstance(exc, rex.DataError):
+        return InvalidArgumentError(f"{where}{message}")
+    if isinstance(exc, rex.RedisError):
+        # InvalidResponse and friends: the stream is not trustworthy.
+        return CacheUnavailableError(f"{where}{type(exc).__name__}: {message}")
+    if isinstance(exc, OSError):
+        return CacheUnavailableError(f"{where}socket error: {exc.strerror or message}")
+    return None
+
+
+class _RedisPyTransport:
+    """A :class:`Transport` over ``redis.asyncio.Redis`` (or fakeredis' subclass)."""
+
+    def __init__(self, client: aioredis.Redis, max_connections: int) -> None:
+        # Raw replies: the repository parses them (see the module docstring).
+        client.response_callbacks.clear()
+        self._client = client
+        self._max_connections = max_connections
+        self._execute = client.execute_command
+
+    async def execute(self, args: Args) -> Any:
+        return await self._execute(*args)
+
+    async def execute_blocking(self, args: Args, timeout: float) -> Any:
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_command(*args)
+            # The socket timeout would cut a legitimately long block short, so
+            # the read gets the command's own timeout plus a margin.
+            return await conn.read_response(timeout=timeout + 1.0)
+        except BaseException:
+            # A reply may still be in flight: never hand this connection on.
+            await conn.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(conn)
+
+    async def execute_many(self, commands: Sequence[Args], *, transaction: bool) -> list[Any]:
+        pipe = self._client.pipeline(transaction=transaction)
+        for args in commands:
+            pipe.execute_command(*args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def close(self) -> None:
+        await self._client.aclose(close_connection_pool=True)
+
+    def pool_stats(self) -> PoolStats:
+        pool = self._client.connection_pool
+        in_use = len(getattr(pool, "_in_use_connections", ()))
+        available = len(getattr(pool, "_available_connections", ()))
+        return PoolStats(
+            created_connections=in_use + available,
+            in_use_connections=in_use,
+            available_connections=available,
+            max_connections=self._max_connections,
+        )
+
+
+def build_transport(config: RedisConfig) -> Transport:
+    """Build the transport described by ``config`` (no I/O happens here)."""
+    if config.scheme == "memory":
+        return _memory_transport(config)
+    pool_cfg = config.pool
+    kwargs: dict[str, Any] = {
+        "db": config.db,
+        "username": config.username,
+        "password": config.password,
+        "socket_timeout": pool_cfg.socket_timeout,
+        "socket_connect_timeout": pool_cfg.socket_connect_timeout,
+        "socket_keepalive": pool_cfg.socket_keepalive,
+        "health_check_interval": pool_cfg.health_check_interval,
+        "client_name": config.client_name,
+        "decode_responses": False,
+        # The repository parses RESP2 replies; pin it whatever the client's default.
+        "protocol": 2,
+        # Retries belong to the repository, which knows which commands are
+        # safe to repeat; the client must never resend on its own.
+        "retry": Retry(NoBackoff(), 0),
+        "retry_on_timeout": False,
+    }
+    if pool_cfg.socket_keepalive_options:
+        kwargs["socket_keepalive_options"] = dict(pool_cfg.socket_keepalive_options)
+    connection_class: type[Connection] | type[UnixDomainSocketConnection]
+    if config.scheme == "unix":
+        connection_class = UnixDomainSocketConnection
+        kwargs["path"] = config.unix_socket_path
+        del kwargs["socket_keepalive"]
+    else:
+        kwargs["host"] = config.host
+        kwargs["port"] = config.port
+        connection_class = Connection
+        if config.scheme == "rediss":
+            connection_class = SSLConnection
+            kwargs.update(
+                ssl_cert_reqs=config.ssl_cert_reqs or "required",
+                ssl_ca_certs=config.ssl_ca_certs,
+                ssl_certfile=config.ssl_certfile,
+                ssl_keyfile=config.ssl_keyfile,
+                ssl_check_hostname=config.ssl_check_hostname,
+            )
+    pool = BlockingConnectionPool(
+        max_connections=pool_cfg.max_connections,
+        timeout=pool_cfg.pool_timeout,
+        connection_class=connection_class,
+        **kwargs,
+    )
+    client = aioredis.Redis.from_pool(pool)
+    return _RedisPyTransport(client, pool_cfg.max_connections)
+
+
+# memory:// servers by name, so that two repositories in one process can share
+# data (``memory://orders``). Unnamed ``memory://`` gets a private server. Weak
+# values: a server lives as long as some repository's client refers to it.
+_memory_servers: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def _memory_transport(config: RedisConfig) -> Transport:
+    try:
+        import fakeredis
+    except ImportError as exc:
+        raise ConfigurationError(
+            "url: memory:// needs the embedded backend: pip install 'neuroglia-redis[memory]'"
+        ) from exc
+    name = config.memory_name
+    server = _memory_servers.get(name) if name else None
+    if server is None:
+        server = fakeredis.FakeServer(version=(7,))
+        if name:
+            _memory_servers[name] = server
+    client = fakeredis.FakeAsyncRedis(server=server, db=config.db, decode_responses=False, protocol=2)
+    return _FakeTransport(client, config.pool.max_connections)
+
+
+class _FakeTransport(_RedisPyTransport):
+    """fakeredis, plus the server commands it lacks (INFO, MEMORY USAGE).
+
+    Memory figures are estimates from the serialized size of the values
+    (``DUMP``): the embedded backend has no allocator to ask.
+    """
+
+    _PER_KEY_OVERHEAD = 56  # roughly what a real server adds per key
+
+    async def execute(self, args: Args) -> Any:
+        name = str(args[0]).upper()
+        if name == "INFO":
+            return await self._info(str(args[1]).lower() if len(args) > 1 else "default")
+        if name == "MEMORY" and len(args) == 3 and str(args[1]).upper() == "USAGE":
+            return await self._key_memory(args[2])
+        return await self._execute(*args)
+
+    async def execute_blocking(self, args: Args, timeout: float) -> Any:
+        return await asyncio.wait_for(self._execute(*args), timeout + 1.0)
+
+    async def _key_memory(self, key: Any) -> int | None:
+        dumped = await self._execute("DUMP", key)
+        return None if dumped is None else len(dumped) + self._PER_KEY_OVERHEAD
+
+    async def _info(self, section: str) -> bytes:
+        lines = ["# Server", "redis_version:7.0.0", "redis_mode:embedded", "fakeredis:1"]
+        keys = int(await self._execute("DBSIZE"))
+        if section in ("default", "all", "everything", "memory"):
+            used = 0
+            cursor: Any = 0
+            while True:
+                cursor, batch = await self._execute("SCAN", cursor, "COUNT", 1000)
+                for key in batch:
+                    used += await self._key_memory(key) or 0
+                if int(cursor) == 0:
+                    break
+            lines += ["# Memory", f"used_memory:{used}", f"used_memory_human:{used / 1024:.2f}K"]
+        lines += ["# Clients", f"connected_clients:{self.pool_stats().created_connections or 1}"]
+        lines += ["# Keyspace", f"db{self._client.connection_pool.connection_kwargs.get('db', 0)}:keys={keys},expires=0,avg_ttl=0"]
+        return "\r\n".join(lines).encode()
