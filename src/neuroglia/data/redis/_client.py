@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -132,13 +132,13 @@ class _RedisPyTransport:
         client.response_callbacks.clear()
         self._client = client
         self._max_connections = max_connections
-        self._execute = client.execute_command
+        self._execute: Callable[..., Awaitable[Any]] = client.execute_command
 
     async def execute(self, args: Args) -> Any:
         return await self._execute(*args)
 
     async def execute_blocking(self, args: Args, timeout: float) -> Any:
-        pool = self._client.connection_pool
+        pool: Any = self._client.connection_pool
         conn = await pool.get_connection()
         try:
             await conn.send_command(*args)
@@ -286,5 +286,8 @@ class _FakeTransport(_RedisPyTransport):
                     break
             lines += ["# Memory", f"used_memory:{used}", f"used_memory_human:{used / 1024:.2f}K"]
         lines += ["# Clients", f"connected_clients:{self.pool_stats().created_connections or 1}"]
-        lines += ["# Keyspace", f"db{self._client.connection_pool.connection_kwargs.get('db', 0)}:keys={keys},expires=0,avg_ttl=0"]
+        lines += [
+            "# Keyspace",
+            f"db{self._client.connection_pool.connection_kwargs.get('db', 0)}:keys={keys},expires=0,avg_ttl=0",
+        ]
         return "\r\n".join(lines).encode()

@@ -68,7 +68,7 @@ def command(
         return await self._execute(build(self, *args, **kwargs))
 
     run.build = build  # type: ignore[attr-defined]  # found by Pipeline.__getattr__
-    return run
+    return run  # type: ignore[return-value]  # functools' _Wrapped hides the signature
 
 
 def decode_text(value: Any) -> Any:
@@ -105,7 +105,7 @@ def parse_info(raw: Any) -> dict[str, Any]:
         if not line or line.startswith("#") or ":" not in line:
             continue
         key, _, value = line.partition(":")
-        if "=" in value and "," in value or key.startswith("db") and "=" in value:
+        if ("=" in value and "," in value) or (key.startswith("db") and "=" in value):
             info[key] = {k: _number(v) for k, _, v in (p.partition("=") for p in value.split(","))}
         else:
             info[key] = _number(value)

@@ -152,9 +152,7 @@ class ConnectionPoolConfig:
             return value
         if isinstance(value, Mapping):
             return cls(**_known_fields(cls, value, "connection_pool"))
-        raise _fail(
-            "connection_pool", f"expected a ConnectionPoolConfig or a dict, got {type(value).__name__}"
-        )
+        raise _fail("connection_pool", f"expected a ConnectionPoolConfig or a dict, got {type(value).__name__}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,9 +274,7 @@ class RedisConfig:
             if given is None:
                 continue
             in_pool = getattr(pool, pool_name)
-            explicit = self.connection_pool is not None and in_pool != _field_default(
-                ConnectionPoolConfig, pool_name
-            )
+            explicit = self.connection_pool is not None and in_pool != _field_default(ConnectionPoolConfig, pool_name)
             if explicit and in_pool != given:
                 raise _fail(name, f"{given!r} contradicts connection_pool.{pool_name}={in_pool!r}")
             overrides[pool_name] = given
@@ -361,7 +357,9 @@ class RedisConfig:
     # -- environment ---------------------------------------------------------
 
     @classmethod
-    def from_env(cls, prefix: str = "REDIS_", environ: Mapping[str, str] | None = None, **overrides: Any) -> RedisConfig:
+    def from_env(
+        cls, prefix: str = "REDIS_", environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> RedisConfig:
         """Build a config from environment variables.
 
         Reads ``{prefix}URL``, ``HOST``, ``PORT``, ``DB``, ``USERNAME``,
@@ -408,7 +406,10 @@ class RedisConfig:
             except ValueError:
                 shown = _REDACTED if name == "password" else repr(raw)
                 raise _fail(prefix + env_name, f"cannot parse {shown}") from None
-        for env_name, name in (("SOCKET_TIMEOUT", "socket_timeout"), ("SOCKET_CONNECT_TIMEOUT", "socket_connect_timeout")):
+        for env_name, name in (
+            ("SOCKET_TIMEOUT", "socket_timeout"),
+            ("SOCKET_CONNECT_TIMEOUT", "socket_connect_timeout"),
+        ):
             raw = get(env_name)
             if raw is not None:
                 try:

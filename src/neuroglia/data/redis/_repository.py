@@ -293,7 +293,7 @@ class RedisRepository:
         if cls is bytes or cls is bytearray or cls is memoryview:
             if len(value) > MAX_VALUE_BYTES:
                 raise InvalidArgumentError(f"{what} is larger than Redis' 512 MiB limit")
-            return bytes(value) if cls is not bytes else value  # type: ignore[no-any-return]
+            return bytes(value) if cls is not bytes else value
         if cls is int:
             return value  # type: ignore[no-any-return]
         if cls is float:
@@ -301,9 +301,7 @@ class RedisRepository:
                 raise SerializationError(f"{what} {value!r} is not a finite number")
             return value  # type: ignore[no-any-return]
         if value is None:
-            raise SerializationError(
-                f"{what} is None; Redis cannot store None (use delete_async to remove a key)"
-            )
+            raise SerializationError(f"{what} is None; Redis cannot store None (use delete_async to remove a key)")
         if isinstance(value, bool):
             raise SerializationError(f"{what} is a bool; store '1'/'0' or use set_object_async")
         raise SerializationError(
@@ -353,6 +351,9 @@ class RedisRepository:
     def _decode_list(self, reply: list[Any]) -> list[Any]:
         text = self._text
         return [text(v) for v in reply]
+
+    def _decode_optional_list(self, reply: list[Any] | None) -> list[Any]:
+        return [] if reply is None else self._decode_list(reply)
 
     # -- keys and strings ----------------------------------------------------
 
@@ -440,7 +441,14 @@ class RedisRepository:
 
     @command
     def expire_async(
-        self, key: Key, expiration: Expiration, *, nx: bool = False, xx: bool = False, gt: bool = False, lt: bool = False
+        self,
+        key: Key,
+        expiration: Expiration,
+        *,
+        nx: bool = False,
+        xx: bool = False,
+        gt: bool = False,
+        lt: bool = False,
     ) -> Command[bool]:
         """Set the time to live of ``key``; returns whether it was set."""
         args: list[Any] = ["PEXPIRE", self._key(key), self._milliseconds(expiration)]
@@ -681,13 +689,13 @@ class RedisRepository:
     def lpop_many_async(self, key: Key, count: int) -> Command[list[Any]]:
         """Remove and return up to ``count`` elements from the head."""
         n = self._positive_count(count)
-        return Command(("LPOP", self._key(key), n), lambda r: [] if r is None else self._decode_list(r), idempotent=False)
+        return Command(("LPOP", self._key(key), n), self._decode_optional_list, idempotent=False)
 
     @command
     def rpop_many_async(self, key: Key, count: int) -> Command[list[Any]]:
         """Remove and return up to ``count`` elements from the tail."""
         n = self._positive_count(count)
-        return Command(("RPOP", self._key(key), n), lambda r: [] if r is None else self._decode_list(r), idempotent=False)
+        return Command(("RPOP", self._key(key), n), self._decode_optional_list, idempotent=False)
 
     @command
     def blpop_async(self, keys: Key | Iterable[Key], timeout: float) -> Command[tuple[Any, Any] | None]:
@@ -1026,8 +1034,12 @@ class RedisRepository:
     @command
     def eval_async(self, source: str, keys: Iterable[Key] = (), args: Iterable[ScalarValue] = ()) -> Command[Any]:
         """Run a Lua script with ``EVAL`` (prefer :meth:`register_script`)."""
+        return self._script_command("EVAL", source, keys, args)
+
+    def _script_command(self, name: str, script: str, keys: Iterable[Key], args: Iterable[Any]) -> Command[Any]:
         full = self._keys(list(keys))
-        return Command(("EVAL", source, len(full), *full, *(self._value(a, "argument") for a in args)), self._text_deep, idempotent=False)
+        values = [self._value(a, "argument") for a in args]
+        return Command((name, script, len(full), *full, *values), self._text_deep, idempotent=False)
 
     def _text_deep(self, reply: Any) -> Any:
         if isinstance(reply, list):
@@ -1103,11 +1115,10 @@ class Script:
     async def __call__(self, keys: Iterable[Key] = (), args: Iterable[ScalarValue] = ()) -> Any:
         """Run the script; returns its reply with text decoded like other reads."""
         repo = self._repository
-        full = repo._keys(list(keys))
-        values = [repo._value(a, "argument") for a in args]
+        keys, args = list(keys), list(args)
         try:
-            return await repo._execute(Command(("EVALSHA", self.sha, len(full), *full, *values), repo._text_deep, idempotent=False))
+            return await repo._execute(repo._script_command("EVALSHA", self.sha, keys, args))
         except CacheCommandError as exc:
             if "NOSCRIPT" not in str(exc):
                 raise
-        return await repo._execute(Command(("EVAL", self.source, len(full), *full, *values), repo._text_deep, idempotent=False))
+        return await repo._execute(repo._script_command("EVAL", self.source, keys, args))

@@ -120,7 +120,9 @@ class JsonSerializer:
         """Encode ``value`` as UTF-8 JSON."""
         try:
             if self._orjson is not None:
-                return cast(bytes, self._orjson.dumps(value, default=self._default, option=self._orjson.OPT_NON_STR_KEYS))
+                return cast(
+                    bytes, self._orjson.dumps(value, default=self._default, option=self._orjson.OPT_NON_STR_KEYS)
+                )
             return json.dumps(value, default=self._default, separators=(",", ":"), allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             raise SerializationError(f"json cannot serialize {type(value).__name__}: {exc}") from exc
