@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-class CacheException(Exception):  # noqa: N818 - the name the framework's page uses
+class CacheException(Exception):
     """Root of every error raised by neuroglia-redis."""
 
 
