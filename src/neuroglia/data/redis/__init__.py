@@ -8,8 +8,10 @@ The modules whose names start with an underscore are private.
 """
 
 from ._awaitable import AwaitableFloat, AwaitableInt
+from ._breaker import CircuitBreakerPolicy, CircuitState
 from ._command import Command
 from ._config import ConnectionPoolConfig, RedisConfig, RetryPolicy
+from ._fallback import FallbackPolicy
 from ._hash_repository import RedisHashRepository
 from ._pipeline import Pipeline
 from ._repository import ConnectionPoolInfo, RedisRepository, Script, escape_pattern
@@ -45,11 +47,14 @@ __all__ = [
     "CachePermissionError",
     "CacheTimeoutError",
     "CacheUnavailableError",
+    "CircuitBreakerPolicy",
     "CircuitOpenError",
+    "CircuitState",
     "Command",
     "ConfigurationError",
     "ConnectionPoolConfig",
     "ConnectionPoolInfo",
+    "FallbackPolicy",
     "InvalidArgumentError",
     "JsonSerializer",
     "LockError",

@@ -12,6 +12,7 @@ replace this one without touching the repository's methods.
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis import exceptions as rex
 from redis.asyncio.connection import (
-    BlockingConnectionPool,
     Connection,
+    ConnectionPool,
     SSLConnection,
     UnixDomainSocketConnection,
 )
@@ -40,7 +41,7 @@ from .exceptions import (
     InvalidArgumentError,
 )
 
-__all__ = ["PoolStats", "Transport", "build_transport", "classify_error"]
+__all__ = ["NotSentError", "PoolStats", "Transport", "build_transport", "classify_error", "was_applied_maybe"]
 
 Args = tuple[Any, ...]
 
@@ -79,9 +80,34 @@ class Transport(Protocol):
         ...
 
 
+class NotSentError(Exception):
+    """A command failed before any byte of it was written to a socket.
+
+    Transports raise it around the original error (no free connection,
+    connection refused), so the retry layer knows that resending cannot
+    apply a write twice.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 # Server error prefixes that mean "cannot serve now" rather than "bad command".
 _UNAVAILABLE_PREFIXES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
 _AUTH_PREFIXES = ("WRONGPASS", "NOAUTH", "invalid username-password", "invalid password")
+
+
+def was_applied_maybe(exc: BaseException) -> bool:
+    """Whether the failed command may have run on the server.
+
+    ``False`` when it surely did not: it was never sent, or the server
+    refused it without running it (``LOADING``, ``READONLY``...). Only then
+    may a non-idempotent command be resent.
+    """
+    if isinstance(exc, NotSentError):
+        return False
+    return not (isinstance(exc, rex.ResponseError) and str(exc).startswith(_UNAVAILABLE_PREFIXES))
 
 
 def classify_error(exc: BaseException, command: str) -> CacheException | None:
@@ -93,6 +119,8 @@ def classify_error(exc: BaseException, command: str) -> CacheException | None:
     """
     if isinstance(exc, CacheException):
         return exc
+    if isinstance(exc, NotSentError):
+        return classify_error(exc.error, command)
     message = str(exc)
     where = f"{command}: " if command else ""
     if isinstance(exc, rex.AuthenticationError | rex.AuthenticationWrongNumberOfArgsError) or (
@@ -127,30 +155,72 @@ def classify_error(exc: BaseException, command: str) -> CacheException | None:
 class _RedisPyTransport:
     """A :class:`Transport` over ``redis.asyncio.Redis`` (or fakeredis' subclass)."""
 
-    def __init__(self, client: aioredis.Redis, max_connections: int) -> None:
+    def __init__(self, client: aioredis.Redis, max_connections: int, pool_timeout: float | None = None) -> None:
         # Raw replies: the repository parses them (see the module docstring).
         client.response_callbacks.clear()
         self._client = client
         self._max_connections = max_connections
+        self._pool: Any = client.connection_pool
+        # The pool is bounded here rather than by redis-py's blocking pool,
+        # whose condition variable and timer cost more than the command on
+        # the fast path; waiting (with a timeout) happens only when full.
+        self._slots = asyncio.Semaphore(max_connections)
+        self._pool_timeout = pool_timeout
         self._execute: Callable[..., Awaitable[Any]] = client.execute_command
 
-    async def execute(self, args: Args) -> Any:
-        return await self._execute(*args)
+    async def _acquire(self) -> Any:
+        """Borrow a connection, waiting up to the pool timeout when all are busy."""
+        slots = self._slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self._pool_timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                raise NotSentError(rex.ConnectionError("No connection available.")) from None
+        else:
+            await slots.acquire()  # free slot: returns at once
+        try:
+            return await self._pool.get_connection()
+        except BaseException as exc:
+            slots.release()
+            if isinstance(exc, Exception):
+                raise NotSentError(exc) from exc
+            raise
 
-    async def execute_blocking(self, args: Args, timeout: float) -> Any:
-        pool: Any = self._client.connection_pool
-        conn = await pool.get_connection()
+    async def _give_back(self, conn: Any) -> None:
+        try:
+            await self._pool.release(conn)
+        finally:
+            self._slots.release()
+
+    async def execute(self, args: Args) -> Any:
+        conn = await self._acquire()
         try:
             await conn.send_command(*args)
-            # The socket timeout would cut a legitimately long block short, so
-            # the read gets the command's own timeout plus a margin.
-            return await conn.read_response(timeout=timeout + 1.0)
+            return await conn.read_response()
         except BaseException:
-            # A reply may still be in flight: never hand this connection on.
+            # Cancelled or failed mid-command: a reply may still be in flight,
+            # so this connection must never serve another caller.
             await conn.disconnect(nowait=True)
             raise
         finally:
-            await pool.release(conn)
+            await self._give_back(conn)
+
+    async def execute_blocking(self, args: Args, timeout: float) -> Any:
+        conn = await self._acquire()
+        try:
+            await conn.send_command(*args)
+            # The socket timeout would cut a legitimate block short: wait for
+            # the command's own timeout plus a margin (0 means forever).
+            if timeout <= 0:
+                return await conn.read_response(timeout=math.inf)
+            async with asyncio.timeout(timeout + 1.0):
+                return await conn.read_response(timeout=math.inf)
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            raise
+        finally:
+            await self._give_back(conn)
 
     async def execute_many(self, commands: Sequence[Args], *, transaction: bool) -> list[Any]:
         pipe = self._client.pipeline(transaction=transaction)
@@ -215,14 +285,9 @@ def build_transport(config: RedisConfig) -> Transport:
                 ssl_keyfile=config.ssl_keyfile,
                 ssl_check_hostname=config.ssl_check_hostname,
             )
-    pool = BlockingConnectionPool(
-        max_connections=pool_cfg.max_connections,
-        timeout=pool_cfg.pool_timeout,
-        connection_class=connection_class,
-        **kwargs,
-    )
+    pool = ConnectionPool(max_connections=pool_cfg.max_connections, connection_class=connection_class, **kwargs)
     client = aioredis.Redis.from_pool(pool)
-    return _RedisPyTransport(client, pool_cfg.max_connections)
+    return _RedisPyTransport(client, pool_cfg.max_connections, pool_cfg.pool_timeout)
 
 
 # memory:// servers by name, so that two repositories in one process can share

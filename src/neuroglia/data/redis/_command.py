@@ -31,10 +31,11 @@ class Command(Generic[T]):
     ``args`` empty means "nothing to send": the result is ``parse(None)``
     (for example ``delete_async()`` of no keys). ``block`` is the server-side
     timeout of a blocking command. ``idempotent`` tells the retry layer that
-    sending the command twice has the same effect as once.
+    sending the command twice has the same effect as once. ``read`` marks a
+    cache read: its replies feed the stale fallback and the hit/miss counts.
     """
 
-    __slots__ = ("args", "block", "idempotent", "parse")
+    __slots__ = ("args", "block", "idempotent", "parse", "read")
 
     def __init__(
         self,
@@ -43,11 +44,13 @@ class Command(Generic[T]):
         *,
         idempotent: bool = True,
         block: float | None = None,
+        read: bool = False,
     ) -> None:
         self.args = args
         self.parse = parse
         self.idempotent = idempotent
         self.block = block
+        self.read = read
 
     @property
     def name(self) -> str:

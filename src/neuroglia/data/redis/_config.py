@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+import random as _random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from ._breaker import CircuitBreakerPolicy
+from ._fallback import FallbackPolicy
 from .exceptions import ConfigurationError
 from .serialization import SerializationStrategy, resolve_serializer
 
@@ -86,9 +89,15 @@ class RetryPolicy:
             return cls(**_known_fields(cls, value, "retry_policy"))
         raise _fail("retry_policy", f"expected a RetryPolicy or a dict, got {type(value).__name__}")
 
-    def delay(self, attempt: int) -> float:
-        """The un-jittered delay before retry number ``attempt`` (1-based)."""
-        return float(min(self.max_retry_delay, self.retry_delay * self.backoff_factor ** (attempt - 1)))
+    def delay(self, attempt: int, random: Callable[[], float] = _random.random) -> float:
+        """The delay before retry number ``attempt`` (1-based).
+
+        Exponential, capped at ``max_retry_delay``; with ``jitter`` a random
+        point in its upper half, so that clients that failed together do not
+        retry together.
+        """
+        base = float(min(self.max_retry_delay, self.retry_delay * self.backoff_factor ** (attempt - 1)))
+        return base * (0.5 + 0.5 * random()) if self.jitter else base
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -192,6 +201,9 @@ class RedisConfig:
     ssl_keyfile: str | None = None
     ssl_certfile: str | None = None
     ssl_check_hostname: bool = True
+    circuit_breaker: CircuitBreakerPolicy | Mapping[str, Any] | bool | None = None
+    operation_timeout: float | None = 10.0
+    fallback: FallbackPolicy | Mapping[str, Any] | bool | None = None
 
     # Resolved by __post_init__ from the fields above.
     scheme: Scheme = field(init=False, default="memory")
@@ -253,6 +265,9 @@ class RedisConfig:
         set_(self, "ssl", scheme == "rediss")
         self._resolve_pool()
         set_(self, "retry_policy", RetryPolicy.coerce(self.retry_policy))
+        CircuitBreakerPolicy.coerce(self.circuit_breaker)  # validates; each repository builds its own
+        set_(self, "fallback", FallbackPolicy.coerce(self.fallback))
+        _positive("operation_timeout", self.operation_timeout)
         self._check_ssl()
         if not isinstance(self.key_prefix, str):
             raise _fail("key_prefix", f"expected a str, got {type(self.key_prefix).__name__}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import enum
 import hashlib
+import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
@@ -11,11 +14,22 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from ._awaitable import AwaitableInt
-from ._client import PoolStats, Transport, build_transport, classify_error
+from ._breaker import CircuitBreakerPolicy
+from ._client import PoolStats, Transport, build_transport, classify_error, was_applied_maybe
 from ._command import Command, command, decode_text, keep_bytes, parse_info
 from ._config import RedisConfig
+from ._fallback import FallbackPolicy, LastKnownGood
 from ._pipeline import Pipeline
-from .exceptions import CacheCommandError, InvalidArgumentError, SerializationError
+from .exceptions import (
+    CacheAuthenticationError,
+    CacheCommandError,
+    CacheException,
+    CacheTimeoutError,
+    CacheUnavailableError,
+    CircuitOpenError,
+    InvalidArgumentError,
+    SerializationError,
+)
 from .serialization import SerializationStrategy, from_plain
 
 __all__ = ["ConnectionPoolInfo", "RedisRepository", "escape_pattern"]
@@ -29,6 +43,9 @@ ScalarValue = str | bytes | int | float
 # Redis refuses bulk strings above proto-max-bulk-len (512 MiB by default);
 # refusing earlier spares the round trip and the server's memory spike.
 MAX_VALUE_BYTES: Final = 512 * 1024 * 1024
+_log = logging.getLogger("neuroglia.data.redis")
+# Set by the stale fallback; read by RedisRepository.served_stale() in the same task.
+_served_stale: contextvars.ContextVar[bool] = contextvars.ContextVar("neuroglia_redis_served_stale", default=False)
 _GLOB_SPECIALS: Final = str.maketrans({c: "\\" + c for c in "\\*?[]"})
 
 
@@ -145,6 +162,10 @@ class RedisRepository:
         self._transport: Transport | None = None
         self._state = _State.IDLE
         self._pool_info = ConnectionPoolInfo(self)
+        self._breaker = CircuitBreakerPolicy.coerce(self._config.circuit_breaker)
+        self._operation_timeout = self._config.operation_timeout
+        fallback = self._config.fallback
+        self._last_known_good = LastKnownGood(fallback) if isinstance(fallback, FallbackPolicy) else None
 
     # -- lifetime ------------------------------------------------------------
 
@@ -162,6 +183,11 @@ class RedisRepository:
     def is_connected(self) -> bool:
         """Whether a client (and its pool) currently exists."""
         return self._state is _State.OPEN
+
+    @property
+    def circuit_breaker(self) -> CircuitBreakerPolicy | None:
+        """The repository's own breaker (``None`` when turned off)."""
+        return self._breaker
 
     @property
     def connection_pool(self) -> ConnectionPoolInfo:
@@ -207,40 +233,108 @@ class RedisRepository:
     # -- the one execute path ------------------------------------------------
 
     async def _execute(self, cmd: Command[T]) -> T:
-        """Run one command. Every command of the repository comes through here."""
+        """Run one command. Every command of the repository comes through here.
+
+        In order: the circuit breaker admits the call (or fails fast), the
+        command runs under the operation deadline, a failure is mapped to the
+        error tree and counted by the breaker, and retried with backoff only
+        when a retry cannot apply it twice (never sent, refused unapplied, or
+        idempotent) and the deadline leaves room. A read that finally fails
+        with an outage may be answered by the stale fallback, if enabled.
+        """
         args = cmd.args
         if not args:
             return cmd.parse(None)
         transport = self._transport or self._open()
+        breaker = self._breaker
         try:
-            if cmd.block is None:
-                reply = await transport.execute(args)
-            else:
-                reply = await transport.execute_blocking(args, cmd.block)
-        except Exception as exc:
-            mapped = classify_error(exc, cmd.name)
-            if mapped is None:
+            ticket = breaker.before_call() if breaker is not None else 0
+        except CircuitOpenError as exc:
+            return self._fallback_or_raise(cmd, exc)
+        timeout = self._operation_timeout
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None or cmd.block == 0 else loop.time() + timeout + (cmd.block or 0.0)
+        attempt = 0
+        while True:
+            try:
+                if deadline is None:
+                    reply = await self._send(transport, cmd)
+                else:
+                    async with asyncio.timeout_at(deadline):
+                        reply = await self._send(transport, cmd)
+            except Exception as exc:
+                mapped = classify_error(exc, cmd.name)
+                if isinstance(exc, TimeoutError) and deadline is not None and loop.time() >= deadline:
+                    mapped = CacheTimeoutError(f"{cmd.name}: no reply within the operation deadline ({timeout}s)")
+                attempt += 1
+                delay = None if mapped is None else self._retry_delay(cmd, exc, mapped, attempt)
+                if delay is not None and (deadline is None or loop.time() + delay < deadline):
+                    await asyncio.sleep(delay)
+                    continue
+                # One outcome per operation, whatever the number of attempts.
+                if breaker is not None:
+                    breaker.record(ticket, mapped or exc)
+                if mapped is None:
+                    raise
+                if isinstance(mapped, CacheUnavailableError):
+                    return self._fallback_or_raise(cmd, mapped, exc)
+                raise mapped from exc
+            except BaseException:
+                # Cancellation says nothing about the server's health.
+                if breaker is not None:
+                    breaker.on_ignored(ticket)
                 raise
-            raise mapped from exc
-        return cmd.parse(reply)
+            if breaker is not None:
+                breaker.on_success(ticket)
+            if self._last_known_good is not None and cmd.read:
+                self._last_known_good.remember(args, reply)
+                _served_stale.set(False)
+            return cmd.parse(reply)
+
+    @staticmethod
+    async def _send(transport: Transport, cmd: Command[Any]) -> Any:
+        if cmd.block is None:
+            return await transport.execute(cmd.args)
+        return await transport.execute_blocking(cmd.args, cmd.block)
+
+    def _retry_delay(self, cmd: Command[Any], exc: Exception, mapped: CacheException, attempt: int) -> float | None:
+        """Seconds to wait before resending ``cmd``, or ``None`` to give up."""
+        policy = self._config.retry
+        if attempt > policy.retries or not isinstance(mapped, CacheUnavailableError):
+            return None
+        if isinstance(mapped, CircuitOpenError | CacheAuthenticationError):
+            return None
+        if not cmd.idempotent and was_applied_maybe(exc):
+            return None  # resending could apply a write twice
+        return policy.delay(attempt)
+
+    def _fallback_or_raise(self, cmd: Command[T], error: CacheException, cause: BaseException | None = None) -> T:
+        store = self._last_known_good
+        if store is not None and cmd.read:
+            found, reply = store.recall(cmd.args)
+            if found:
+                _log.debug("%s: Redis unavailable, serving the last known value (%s)", cmd.name, error)
+                _served_stale.set(True)
+                return cmd.parse(reply)
+        if cause is None:
+            raise error
+        raise error from cause
+
+    def served_stale(self) -> bool:
+        """Whether the last read in this task was answered by the stale fallback."""
+        return _served_stale.get()
 
     async def _execute_many(self, cmds: list[Command[Any]], *, transaction: bool) -> list[Any]:
         """The pipeline twin of :meth:`_execute`: one round trip for many commands.
 
-        Returns one result per command; a command the server refused yields
-        its mapped exception object in place of a result.
+        Same breaker and deadline; a batch is resent only if it was never
+        sent. Returns one result per command; a command the server refused
+        yields its mapped exception object in place of a result.
         """
         to_send = [c.args for c in cmds if c.args]
         replies: list[Any] = []
         if to_send:
-            transport = self._transport or self._open()
-            try:
-                replies = await transport.execute_many(to_send, transaction=transaction)
-            except Exception as exc:
-                mapped = classify_error(exc, "MULTI" if transaction else "PIPELINE")
-                if mapped is None:
-                    raise
-                raise mapped from exc
+            replies = await self._send_many(to_send, transaction=transaction)
         results: list[Any] = []
         it = iter(replies)
         for cmd in cmds:
@@ -253,6 +347,39 @@ class RedisRepository:
             else:
                 results.append(cmd.parse(reply))
         return results
+
+    async def _send_many(self, batch: list[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
+        transport = self._transport or self._open()
+        breaker = self._breaker
+        name = "MULTI" if transaction else "PIPELINE"
+        timeout = self._operation_timeout
+        ticket = breaker.before_call() if breaker is not None else 0
+        attempt = 0
+        while True:
+            try:
+                async with asyncio.timeout(timeout):
+                    replies = await transport.execute_many(batch, transaction=transaction)
+            except Exception as exc:
+                mapped = classify_error(exc, name)
+                if isinstance(exc, TimeoutError) and mapped is None:
+                    mapped = CacheTimeoutError(f"{name}: no reply within the operation deadline ({timeout}s)")
+                attempt += 1
+                # A batch is resent only if it surely never reached the server.
+                if mapped is not None and not was_applied_maybe(exc) and attempt <= self._config.retry.retries:
+                    await asyncio.sleep(self._config.retry.delay(attempt))
+                    continue
+                if breaker is not None:
+                    breaker.record(ticket, mapped or exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            except BaseException:
+                if breaker is not None:
+                    breaker.on_ignored(ticket)
+                raise
+            if breaker is not None:
+                breaker.on_success(ticket)
+            return replies
 
     # -- argument checks -----------------------------------------------------
 
@@ -360,7 +487,7 @@ class RedisRepository:
     @command
     def get_async(self, key: Key) -> Command[Value | None]:
         """Return the value at ``key``, or ``None`` when the key does not exist."""
-        return Command(("GET", self._key(key)), self._text)
+        return Command(("GET", self._key(key)), self._text, read=True)
 
     @command
     def set_async(
@@ -403,7 +530,9 @@ class RedisRepository:
         if not full:
             return Command((), lambda _: {})
         text = self._text
-        return Command(("MGET", *full), lambda reply: {k: text(v) for k, v in zip(wanted, reply, strict=True)})
+        return Command(
+            ("MGET", *full), lambda reply: {k: text(v) for k, v in zip(wanted, reply, strict=True)}, read=True
+        )
 
     async def set_many_async(self, mapping: Mapping[Key, ScalarValue], expiration: Expiration | None = None) -> None:
         """Write many keys in one round trip, atomically (``MSET``, or ``MULTI`` with a TTL)."""
@@ -571,7 +700,7 @@ class RedisRepository:
     def get_object_async(self, key: Key, type_: type[T] | None = None) -> Command[T | None]:
         """Load and deserialize the value at ``key``; ``type_`` rebuilds a dataclass or model."""
         loads = self._serializer.loads
-        return Command(("GET", self._key(key)), lambda r: None if r is None else from_plain(loads(r), type_))
+        return Command(("GET", self._key(key)), lambda r: None if r is None else from_plain(loads(r), type_), read=True)
 
     # -- hashes ----------------------------------------------------------------
 
@@ -613,18 +742,18 @@ class RedisRepository:
     @command
     def hget_async(self, key: Key, field: Key) -> Command[Value | None]:
         """The value of one hash field, or ``None``."""
-        return Command(("HGET", self._key(key), self._value(field, "field")), self._text)
+        return Command(("HGET", self._key(key), self._value(field, "field")), self._text, read=True)
 
     @command
     def hgetall_async(self, key: Key) -> Command[dict[Any, Any]]:
         """Every field of the hash (``{}`` when the key does not exist)."""
-        return Command(("HGETALL", self._key(key)), self._decode_pairs)
+        return Command(("HGETALL", self._key(key)), self._decode_pairs, read=True)
 
     @command
     def hmget_async(self, key: Key, fields: Key | Iterable[Key], *more: Key) -> Command[list[Value | None]]:
         """Several hash fields in one call, ``None`` for missing ones, in order."""
         names = [fields, *more] if isinstance(fields, str | bytes) else [*fields, *more]
-        return Command(("HMGET", self._key(key), *self._values(tuple(names), "field")), self._decode_list)
+        return Command(("HMGET", self._key(key), *self._values(tuple(names), "field")), self._decode_list, read=True)
 
     @command
     def hdel_async(self, key: Key, *fields: Key) -> Command[int]:
@@ -788,7 +917,7 @@ class RedisRepository:
     @command
     def smembers_async(self, key: Key) -> Command[set[Any]]:
         """Every member (an empty set when the key does not exist)."""
-        return Command(("SMEMBERS", self._key(key)), self._decode_set)
+        return Command(("SMEMBERS", self._key(key)), self._decode_set, read=True)
 
     @command
     def sismember_async(self, key: Key, member: ScalarValue) -> Command[bool]:
