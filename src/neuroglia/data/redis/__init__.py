@@ -31,6 +31,7 @@ from .exceptions import (
     LockTimeoutError,
     SerializationError,
 )
+from .metrics import CacheMetrics
 from .serialization import (
     JsonSerializer,
     MsgPackSerializer,
@@ -44,6 +45,7 @@ __all__ = [
     "CacheAuthenticationError",
     "CacheCommandError",
     "CacheException",
+    "CacheMetrics",
     "CachePermissionError",
     "CacheTimeoutError",
     "CacheUnavailableError",

@@ -10,11 +10,12 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
+from time import perf_counter
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from ._awaitable import AwaitableInt
-from ._breaker import CircuitBreakerPolicy
+from ._breaker import CircuitBreakerPolicy, CircuitState
 from ._client import PoolStats, Transport, build_transport, classify_error, was_applied_maybe
 from ._command import Command, command, decode_text, keep_bytes, parse_info
 from ._config import RedisConfig
@@ -30,6 +31,7 @@ from .exceptions import (
     InvalidArgumentError,
     SerializationError,
 )
+from .metrics import CacheMetrics
 from .serialization import SerializationStrategy, from_plain
 
 __all__ = ["ConnectionPoolInfo", "RedisRepository", "escape_pattern"]
@@ -163,6 +165,9 @@ class RedisRepository:
         self._state = _State.IDLE
         self._pool_info = ConnectionPoolInfo(self)
         self._breaker = CircuitBreakerPolicy.coerce(self._config.circuit_breaker)
+        self._metrics = CacheMetrics(self._config.metrics_prefix) if self._config.enable_metrics else None
+        if self._metrics is not None and self._breaker is not None:
+            self._breaker.add_listener(self._on_breaker_change)
         self._operation_timeout = self._config.operation_timeout
         fallback = self._config.fallback
         self._last_known_good = LastKnownGood(fallback) if isinstance(fallback, FallbackPolicy) else None
@@ -183,6 +188,16 @@ class RedisRepository:
     def is_connected(self) -> bool:
         """Whether a client (and its pool) currently exists."""
         return self._state is _State.OPEN
+
+    @property
+    def metrics(self) -> CacheMetrics | None:
+        """The figures of this repository's commands (``None`` unless ``enable_metrics``)."""
+        return self._metrics
+
+    def _on_breaker_change(self, old: CircuitState, new: CircuitState) -> None:
+        if self._metrics is not None:
+            self._metrics.set_gauge("circuit_breaker_open", 1.0 if new is CircuitState.OPEN else 0.0)
+            self._metrics.increment_counter("circuit_breaker_transitions_total", labels={"to": new.value})
 
     @property
     def circuit_breaker(self) -> CircuitBreakerPolicy | None:
@@ -247,10 +262,14 @@ class RedisRepository:
             return cmd.parse(None)
         transport = self._transport or self._open()
         breaker = self._breaker
+        metrics = self._metrics
         try:
             ticket = breaker.before_call() if breaker is not None else 0
         except CircuitOpenError as exc:
+            if metrics is not None:
+                metrics.record_error(cmd.name, exc)
             return self._fallback_or_raise(cmd, exc)
+        started = perf_counter() if metrics is not None else 0.0
         timeout = self._operation_timeout
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None or cmd.block == 0 else loop.time() + timeout + (cmd.block or 0.0)
@@ -274,6 +293,8 @@ class RedisRepository:
                 # One outcome per operation, whatever the number of attempts.
                 if breaker is not None:
                     breaker.record(ticket, mapped or exc)
+                if metrics is not None:
+                    metrics.record_error(cmd.name, mapped or exc)
                 if mapped is None:
                     raise
                 if isinstance(mapped, CacheUnavailableError):
@@ -286,6 +307,8 @@ class RedisRepository:
                 raise
             if breaker is not None:
                 breaker.on_success(ticket)
+            if metrics is not None:
+                metrics.record_command(cmd.name, perf_counter() - started, read=cmd.read, hit=reply is not None)
             if self._last_known_good is not None and cmd.read:
                 self._last_known_good.remember(args, reply)
                 _served_stale.set(False)
