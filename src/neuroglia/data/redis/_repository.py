@@ -41,6 +41,10 @@ Key = str | bytes
 Value = str | bytes
 Expiration = timedelta | int | float
 ScalarValue = str | bytes | int | float
+# Mapping is invariant in its key type: spell out the key types a caller's
+# dict may have, so that a plain dict[str, str] type-checks.
+KeyMapping = Mapping[str, ScalarValue] | Mapping[bytes, ScalarValue] | Mapping[Key, ScalarValue]
+ScoreMapping = Mapping[str, float] | Mapping[bytes, float] | Mapping[int, float] | Mapping[ScalarValue, float]
 
 # Redis refuses bulk strings above proto-max-bulk-len (512 MiB by default);
 # refusing earlier spares the round trip and the server's memory spike.
@@ -288,7 +292,13 @@ class RedisRepository:
                 attempt += 1
                 delay = None if mapped is None else self._retry_delay(cmd, exc, mapped, attempt)
                 if delay is not None and (deadline is None or loop.time() + delay < deadline):
-                    await asyncio.sleep(delay)
+                    try:
+                        await asyncio.sleep(delay)
+                    except BaseException:
+                        # Cancelled while waiting to retry: free a half-open trial slot.
+                        if breaker is not None:
+                            breaker.on_ignored(ticket)
+                        raise
                     continue
                 # One outcome per operation, whatever the number of attempts.
                 if breaker is not None:
@@ -377,19 +387,34 @@ class RedisRepository:
         name = "MULTI" if transaction else "PIPELINE"
         timeout = self._operation_timeout
         ticket = breaker.before_call() if breaker is not None else 0
+        loop = asyncio.get_running_loop()
+        # One deadline for the whole batch, retries included (as in _execute).
+        deadline = None if timeout is None else loop.time() + timeout
         attempt = 0
         while True:
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout_at(deadline):
                     replies = await transport.execute_many(batch, transaction=transaction)
             except Exception as exc:
                 mapped = classify_error(exc, name)
-                if isinstance(exc, TimeoutError) and mapped is None:
+                if isinstance(exc, TimeoutError) and deadline is not None and loop.time() >= deadline:
                     mapped = CacheTimeoutError(f"{name}: no reply within the operation deadline ({timeout}s)")
                 attempt += 1
                 # A batch is resent only if it surely never reached the server.
-                if mapped is not None and not was_applied_maybe(exc) and attempt <= self._config.retry.retries:
-                    await asyncio.sleep(self._config.retry.delay(attempt))
+                retry = (
+                    isinstance(mapped, CacheUnavailableError)
+                    and not isinstance(mapped, CircuitOpenError | CacheAuthenticationError)
+                    and not was_applied_maybe(exc)
+                    and attempt <= self._config.retry.retries
+                )
+                delay = self._config.retry.delay(attempt) if retry else None
+                if delay is not None and (deadline is None or loop.time() + delay < deadline):
+                    try:
+                        await asyncio.sleep(delay)
+                    except BaseException:
+                        if breaker is not None:
+                            breaker.on_ignored(ticket)
+                        raise
                     continue
                 if breaker is not None:
                     breaker.record(ticket, mapped or exc)
@@ -414,6 +439,9 @@ class RedisRepository:
         elif cls is bytes:
             if key:
                 return self._prefix_bytes + key if self._prefix else key  # type: ignore[operator]
+        elif isinstance(key, str | bytes):
+            # A subclass (a StrEnum member...) is sent as its plain value.
+            return self._key(str.__str__(key) if isinstance(key, str) else bytes(key))
         else:
             raise InvalidArgumentError(f"a key must be str or bytes, got {cls.__name__}")
         raise InvalidArgumentError("a key must not be empty")
@@ -454,6 +482,9 @@ class RedisRepository:
             raise SerializationError(f"{what} is None; Redis cannot store None (use delete_async to remove a key)")
         if isinstance(value, bool):
             raise SerializationError(f"{what} is a bool; store '1'/'0' or use set_object_async")
+        if isinstance(value, str | int):
+            # A subclass (StrEnum, IntEnum...) is stored as its plain value, not its repr.
+            return RedisRepository._value(str.__str__(value) if isinstance(value, str) else int(value), what)
         raise SerializationError(
             f"{what} of type {type(value).__name__} is not str, bytes, int or float; "
             "serialize it first or use set_object_async"
@@ -557,7 +588,7 @@ class RedisRepository:
             ("MGET", *full), lambda reply: {k: text(v) for k, v in zip(wanted, reply, strict=True)}, read=True
         )
 
-    async def set_many_async(self, mapping: Mapping[Key, ScalarValue], expiration: Expiration | None = None) -> None:
+    async def set_many_async(self, mapping: KeyMapping, expiration: Expiration | None = None) -> None:
         """Write many keys in one round trip, atomically (``MSET``, or ``MULTI`` with a TTL)."""
         if not isinstance(mapping, Mapping):
             raise InvalidArgumentError(f"set_many_async expects a mapping, got {type(mapping).__name__}")
@@ -652,13 +683,19 @@ class RedisRepository:
     @command
     def incrbyfloat_async(self, key: Key, amount: float) -> Command[float]:
         """Add a float ``amount`` to the number at ``key``; returns the new value."""
-        return Command(("INCRBYFLOAT", self._key(key), self._value(float(amount), "amount")), _float, idempotent=False)
+        return Command(("INCRBYFLOAT", self._key(key), self._float_arg(amount, "amount")), _float, idempotent=False)
 
     @staticmethod
     def _int_arg(value: Any, what: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidArgumentError(f"{what} must be an int, got {type(value).__name__}")
         return value
+
+    @staticmethod
+    def _float_arg(value: Any, what: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidArgumentError(f"{what} must be a finite number, got {value!r}")
+        return float(value)
 
     async def scan_async(self, pattern: str = "*", *, count: int = 500, type: str | None = None) -> AsyncIterator[Key]:
         """Iterate over the keys matching ``pattern`` (SCAN, never KEYS).
@@ -731,10 +768,10 @@ class RedisRepository:
     def hset_async(
         self,
         key: Key,
-        field: Key | Mapping[Key, ScalarValue] | None = None,
+        field: Key | KeyMapping | None = None,
         value: ScalarValue | None = None,
         *,
-        mapping: Mapping[Key, ScalarValue] | None = None,
+        mapping: KeyMapping | None = None,
     ) -> Command[int]:
         """Set hash fields: ``hset_async(key, {"f": "v"})`` or ``hset_async(key, "f", "v")``.
 
@@ -792,7 +829,7 @@ class RedisRepository:
     @command
     def hincrbyfloat_async(self, key: Key, field: Key, amount: float) -> Command[float]:
         """Add a float ``amount`` to a hash field; returns the new value."""
-        args = ("HINCRBYFLOAT", self._key(key), self._value(field, "field"), self._value(float(amount), "amount"))
+        args = ("HINCRBYFLOAT", self._key(key), self._value(field, "field"), self._float_arg(amount, "amount"))
         return Command(args, _float, idempotent=False)
 
     @command
@@ -1004,7 +1041,7 @@ class RedisRepository:
     def zadd_async(
         self,
         key: Key,
-        mapping: Mapping[ScalarValue, float],
+        mapping: ScoreMapping,
         *,
         nx: bool = False,
         xx: bool = False,

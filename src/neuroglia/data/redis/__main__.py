@@ -1,0 +1,146 @@
+"""The command line: ``python -m neuroglia.data.redis COMMAND [options]``.
+
+Commands:
+
+``demo``
+    Run the Mario's Pizzeria services of the framework's page end to end and
+    print a report; ``memory://`` (no server) by default, a real server with
+    ``--url``.
+
+Each command is one ``_add_<name>_command`` function that adds its
+sub-parser and sets ``handler`` (``Namespace -> exit code``); list it in
+:data:`COMMANDS`. Library errors reaching :func:`main` become a one-line
+message and an exit code, never a traceback.
+
+Exit codes: 0 success, 1 the command failed (a check, or a library error
+while running), 2 bad usage or configuration, 3 Redis unreachable,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .exceptions import CacheException, CacheUnavailableError, ConfigurationError
+
+__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "build_parser", "main"]
+
+PROG = "python -m neuroglia.data.redis"
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {raw!r}")
+    return value
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that talks to Redis shares."""
+    parser.add_argument(
+        "--url",
+        default="memory://",
+        metavar="URL",
+        help="where Redis is: redis://host:6379/0, rediss://..., unix:///path?db=0, or memory:// "
+        "(the embedded backend, no server; the default)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="connect and read timeout (default: 5)",
+    )
+
+
+# -- demo ----------------------------------------------------------------------
+
+
+def _add_demo_command(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "demo",
+        help="run the Mario's Pizzeria services of the documentation end to end",
+        description="Run the services of the Redis Cache Repository page (menu cache, customer "
+        "sessions, kitchen queue, analytics, segmentation, custom serialization) and print a "
+        "report. Every key is written under a fresh 'demo:<random>:' prefix and only those "
+        "keys are deleted at the end; the database is never flushed.",
+    )
+    _add_connection_options(parser)
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ._demo import ServerRefused, ServerUnreachable, run_demo
+
+    try:
+        result = asyncio.run(run_demo(args.url, out=sys.stdout, timeout=args.timeout))
+    except ServerUnreachable as exc:
+        _error(f"{exc}\nStart a server there, or run without --url to use the embedded memory:// backend.")
+        return EXIT_UNREACHABLE
+    except ServerRefused as exc:
+        _error(f"{exc}\nPut the password in the URL: redis://:PASSWORD@host:port/db")
+        return EXIT_FAILED
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+# -- the command table -----------------------------------------------------------
+
+COMMANDS: tuple[Callable[[Any], None], ...] = (_add_demo_command,)
+"""Adds each command's sub-parser, in the order ``--help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="neuroglia-redis: the Redis Cache Repository of the Neuroglia framework.",
+        epilog="exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 Redis unreachable",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+def _error(message: str) -> None:
+    sys.stdout.flush()
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (``sys.argv[1:]`` when ``None``), run the command, return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigurationError as exc:
+        _error(f"invalid configuration: {exc}")
+        return EXIT_USAGE
+    except CacheUnavailableError as exc:
+        _error(f"Redis unavailable: {exc}")
+        return EXIT_UNREACHABLE
+    except CacheException as exc:
+        _error(f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
