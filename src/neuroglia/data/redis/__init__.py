@@ -11,9 +11,16 @@ from ._awaitable import AwaitableFloat, AwaitableInt
 from ._breaker import CircuitBreakerPolicy, CircuitState
 from ._command import Command
 from ._config import ConnectionPoolConfig, RedisConfig, RetryPolicy
+from ._envelope import Envelope, EnvelopePolicy, EnvelopeSerializer, read_envelope
 from ._fallback import FallbackPolicy
 from ._hash_repository import RedisHashRepository
+from ._health import HealthReport, check_health
+from ._keys import build_key, build_pattern
+from ._lock import DistributedLock, fenced_set_async
+from ._otel import OpenTelemetryExport, register_opentelemetry
 from ._pipeline import Pipeline
+from ._prometheus import PrometheusCollector, register_prometheus
+from ._redlock import Redlock
 from ._repository import ConnectionPoolInfo, RedisRepository, Script, escape_pattern
 from .exceptions import (
     CacheAuthenticationError,
@@ -21,6 +28,7 @@ from .exceptions import (
     CacheException,
     CachePermissionError,
     CacheTimeoutError,
+    CacheTLSError,
     CacheUnavailableError,
     CircuitOpenError,
     ConfigurationError,
@@ -31,10 +39,12 @@ from .exceptions import (
     LockTimeoutError,
     SerializationError,
 )
+from .hosting import RedisHealthCheck  # importing hosting extends the framework's ServiceCollection
 from .metrics import CacheMetrics
 from .serialization import (
     JsonSerializer,
     MsgPackSerializer,
+    PickleSerializer,
     RawSerializer,
     SerializationStrategy,
 )
@@ -47,6 +57,7 @@ __all__ = [
     "CacheException",
     "CacheMetrics",
     "CachePermissionError",
+    "CacheTLSError",
     "CacheTimeoutError",
     "CacheUnavailableError",
     "CircuitBreakerPolicy",
@@ -56,7 +67,12 @@ __all__ = [
     "ConfigurationError",
     "ConnectionPoolConfig",
     "ConnectionPoolInfo",
+    "DistributedLock",
+    "Envelope",
+    "EnvelopePolicy",
+    "EnvelopeSerializer",
     "FallbackPolicy",
+    "HealthReport",
     "InvalidArgumentError",
     "JsonSerializer",
     "LockError",
@@ -64,14 +80,26 @@ __all__ = [
     "LockNotOwnedError",
     "LockTimeoutError",
     "MsgPackSerializer",
+    "OpenTelemetryExport",
+    "PickleSerializer",
     "Pipeline",
+    "PrometheusCollector",
     "RawSerializer",
     "RedisConfig",
     "RedisHashRepository",
+    "RedisHealthCheck",
     "RedisRepository",
+    "Redlock",
     "RetryPolicy",
     "Script",
     "SerializationError",
     "SerializationStrategy",
+    "build_key",
+    "build_pattern",
+    "check_health",
     "escape_pattern",
+    "fenced_set_async",
+    "read_envelope",
+    "register_opentelemetry",
+    "register_prometheus",
 ]

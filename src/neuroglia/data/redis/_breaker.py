@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from .exceptions import CacheUnavailableError, CircuitOpenError, ConfigurationError
+from .exceptions import CacheTLSError, CacheUnavailableError, CircuitOpenError, ConfigurationError
 
 __all__ = ["CircuitBreakerPolicy", "CircuitState"]
 
@@ -49,7 +49,9 @@ class CircuitState(enum.Enum):
 
 def _default_is_failure(exc: BaseException) -> bool:
     # Outages count; a refused command, bad input or the caller's own bugs do not.
-    return isinstance(exc, CacheUnavailableError | OSError | TimeoutError)
+    # Nor does a refused TLS handshake: counting it would soon replace its cause
+    # (bad certificate, wrong host name) with CircuitOpenError.
+    return isinstance(exc, CacheUnavailableError | OSError | TimeoutError) and not isinstance(exc, CacheTLSError)
 
 
 class CircuitBreakerPolicy:

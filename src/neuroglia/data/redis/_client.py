@@ -12,7 +12,10 @@ replace this one without touching the repository's methods.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import re
+import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from .exceptions import (
     CacheException,
     CachePermissionError,
     CacheTimeoutError,
+    CacheTLSError,
     CacheUnavailableError,
     ConfigurationError,
     InvalidArgumentError,
@@ -95,7 +99,68 @@ class NotSentError(Exception):
 
 # Server error prefixes that mean "cannot serve now" rather than "bad command".
 _UNAVAILABLE_PREFIXES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
+# redis-py's parser strips those codes from the message and raises these
+# classes instead (LOADING even becomes a ConnectionError): test the type too.
+_UNAVAILABLE_CLASSES: tuple[type[Exception], ...] = (
+    rex.BusyLoadingError,
+    rex.ReadOnlyError,
+    rex.ClusterDownError,  # MasterDownError derives from it
+    rex.TryAgainError,
+)
+
+
+def _cannot_serve_now(exc: BaseException) -> bool:
+    """Whether the server refused the command, unrun, because of its state (LOADING, READONLY...)."""
+    if isinstance(exc, _UNAVAILABLE_CLASSES):
+        return True
+    return isinstance(exc, rex.ResponseError) and str(exc).startswith(_UNAVAILABLE_PREFIXES)
+
+
 _AUTH_PREFIXES = ("WRONGPASS", "NOAUTH", "invalid username-password", "invalid password")
+_NOPERM_COMMAND = re.compile(r"permissions to run the '([^']+)' command")
+_log = logging.getLogger("neuroglia.data.redis")
+
+
+def _missing_permission(message: str) -> str | None:
+    """What an ACL denial says the user lacks, in ACL syntax where possible."""
+    found = _NOPERM_COMMAND.search(message)
+    if found:
+        return "+" + found.group(1)
+    if "one of the keys" in message:
+        return "~<key pattern>"
+    if "one of the channels" in message:
+        return "&<channel>"
+    return None
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connection failure (redis-py chains it implicitly)."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        if isinstance(current, ssl.SSLError):
+            # A TLS stream cut short is the network's doing, not a refusal.
+            if isinstance(current, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
+                return None
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _describe_tls(error: ssl.SSLError) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"TLS certificate verification failed: {error.verify_message or error.reason}. "
+            "The server's certificate must be signed by a CA in ssl_ca_certs (or the system store) "
+            "and name the host connected to"
+        )
+    reason = str(error.reason or error)
+    if "CERTIFICATE_REQUIRED" in reason:
+        return f"TLS handshake failed: the server requires a client certificate (ssl_certfile/ssl_keyfile) ({reason})"
+    if any(code in reason for code in ("BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_UNKNOWN", "DECRYPT_ERROR")):
+        return f"TLS handshake failed: the server refused the client certificate ({reason})"
+    return f"TLS handshake failed: {reason}"
 
 
 def was_applied_maybe(exc: BaseException) -> bool:
@@ -107,7 +172,7 @@ def was_applied_maybe(exc: BaseException) -> bool:
     """
     if isinstance(exc, NotSentError):
         return False
-    return not (isinstance(exc, rex.ResponseError) and str(exc).startswith(_UNAVAILABLE_PREFIXES))
+    return not _cannot_serve_now(exc)
 
 
 def classify_error(exc: BaseException, command: str) -> CacheException | None:
@@ -128,9 +193,26 @@ def classify_error(exc: BaseException, command: str) -> CacheException | None:
     ):
         return CacheAuthenticationError(f"{where}authentication failed: {message}")
     if isinstance(exc, rex.NoPermissionError) or message.startswith("NOPERM"):
-        return CachePermissionError(f"{where}permission denied by an ACL rule: {message}")
+        permission = _missing_permission(message)
+        shown = message if message.startswith("NOPERM") else f"NOPERM {message}"
+        missing = f" (missing permission: {permission})" if permission else ""
+        return CachePermissionError(f"{where}permission denied by an ACL rule{missing}: {shown}", permission=permission)
+    if isinstance(exc, UnicodeEncodeError):
+        # Raised while encoding the command, before any byte was written.
+        return InvalidArgumentError(
+            f"{where}a key, field or value is not valid Unicode text ({exc.reason} at position {exc.start}); "
+            "nothing was sent"
+        )
+    tls = _tls_failure(exc) if isinstance(exc, rex.ConnectionError | OSError) else None
+    if tls is not None:
+        return CacheTLSError(f"{where}{_describe_tls(tls)}")
     if isinstance(exc, rex.TimeoutError | TimeoutError):
         return CacheTimeoutError(f"{where}timed out{': ' + message if message else ''}")
+    if _cannot_serve_now(exc):
+        # Put back the error code redis-py strips ("LOADING", "READONLY"...): operators grep for it.
+        code = getattr(exc, "status_code", None)
+        shown = f"{code} {message}" if isinstance(code, str) and not message.startswith(code) else message
+        return CacheUnavailableError(f"{where}Redis cannot serve now: {shown}")
     if isinstance(exc, rex.ConnectionError):
         if message == "No connection available.":
             return CacheTimeoutError(f"{where}no connection became free in the pool in time")
@@ -139,8 +221,6 @@ def classify_error(exc: BaseException, command: str) -> CacheException | None:
         # redis-py strips the error code; callers (Script) look for it.
         return CacheCommandError(f"{where}NOSCRIPT {message}")
     if isinstance(exc, rex.ResponseError):
-        if message.startswith(_UNAVAILABLE_PREFIXES) or isinstance(exc, rex.ReadOnlyError):
-            return CacheUnavailableError(f"{where}Redis cannot serve now: {message}")
         return CacheCommandError(f"{where}{message}")
     if isinstance(exc, rex.DataError):
         return InvalidArgumentError(f"{where}{message}")
@@ -223,10 +303,24 @@ class _RedisPyTransport:
             await self._give_back(conn)
 
     async def execute_many(self, commands: Sequence[Args], *, transaction: bool) -> list[Any]:
+        # Borrowed like any command's connection, so batches count against the
+        # pool bound (and wait for a free connection) instead of failing with
+        # "Too many connections", and a failure to connect is NotSentError.
+        conn = await self._acquire()
         pipe = self._client.pipeline(transaction=transaction)
-        for args in commands:
-            pipe.execute_command(*args)
-        return list(await pipe.execute(raise_on_error=False))
+        # The pipeline gives the connection back to the pool when it ends
+        # (its reset()), after dropping it if a reply may still be in flight.
+        pipe.connection = conn
+        try:
+            for args in commands:
+                pipe.execute_command(*args)
+            return list(await pipe.execute(raise_on_error=False))
+        finally:
+            if pipe.connection is conn:  # execute() never reached its reset()
+                pipe.connection = None
+                await conn.disconnect(nowait=True)
+                await self._pool.release(conn)
+            self._slots.release()
 
     async def close(self) -> None:
         await self._client.aclose(close_connection_pool=True)
@@ -278,16 +372,37 @@ def build_transport(config: RedisConfig) -> Transport:
         connection_class = Connection
         if config.scheme == "rediss":
             connection_class = SSLConnection
-            kwargs.update(
-                ssl_cert_reqs=config.ssl_cert_reqs or "required",
-                ssl_ca_certs=config.ssl_ca_certs,
-                ssl_certfile=config.ssl_certfile,
-                ssl_keyfile=config.ssl_keyfile,
-                ssl_check_hostname=config.ssl_check_hostname,
-            )
+            kwargs.update(_tls_settings(config))
     pool = ConnectionPool(max_connections=pool_cfg.max_connections, connection_class=connection_class, **kwargs)
     client = aioredis.Redis.from_pool(pool)
     return _RedisPyTransport(client, pool_cfg.max_connections, pool_cfg.pool_timeout)
+
+
+def _tls_settings(config: RedisConfig) -> dict[str, Any]:
+    """SSLConnection settings: the certificate and host name are verified unless explicitly not.
+
+    ``ssl_cert_reqs=None`` means "required" here, whereas redis-py would read
+    it as "none": the page's config must not turn verification off.
+    """
+    verify = not config.ssl_insecure_skip_verify
+    cert_reqs = config.ssl_cert_reqs or ("required" if verify else "none")
+    check_hostname = verify and config.ssl_check_hostname
+    if not verify:
+        unchecked = "the host name is" if cert_reqs != "none" else "the certificate and host name are"
+        _log.warning(
+            "TLS verification is OFF for %s (ssl_insecure_skip_verify=True): %s not verified, so anyone on "
+            "the network path can impersonate the server and read the traffic, credentials included",
+            config.redacted_url,
+            unchecked,
+        )
+    return {
+        "ssl_cert_reqs": cert_reqs,
+        "ssl_ca_certs": config.ssl_ca_certs,
+        "ssl_certfile": config.ssl_certfile,
+        "ssl_keyfile": config.ssl_keyfile,
+        "ssl_check_hostname": check_hostname,
+        "ssl_min_version": ssl.TLSVersion.TLSv1_2,
+    }
 
 
 # memory:// servers by name, so that two repositories in one process can share
@@ -331,6 +446,8 @@ class _FakeTransport(_RedisPyTransport):
         return await self._execute(*args)
 
     async def execute_blocking(self, args: Args, timeout: float) -> Any:
+        if timeout <= 0:  # 0 means "wait forever", as on a real server
+            return await self._execute(*args)
         return await asyncio.wait_for(self._execute(*args), timeout + 1.0)
 
     async def _key_memory(self, key: Any) -> int | None:

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ._breaker import CircuitBreakerPolicy
+from ._envelope import EnvelopePolicy
 from ._fallback import FallbackPolicy
 from .exceptions import ConfigurationError
 from .serialization import SerializationStrategy, resolve_serializer
@@ -27,7 +28,7 @@ __all__ = ["ConnectionPoolConfig", "RedisConfig", "RetryPolicy"]
 
 Scheme = Literal["redis", "rediss", "unix", "memory"]
 SCHEMES: Final[tuple[str, ...]] = ("redis", "rediss", "unix", "memory")
-_SSL_CERT_REQS: Final[tuple[str, ...]] = ("required", "optional")
+_SSL_CERT_REQS: Final[tuple[str, ...]] = ("required", "optional", "none")
 _POOL_CLASS_KWARGS: Final[tuple[str, ...]] = (
     "max_connections",
     "max_connections_per_pool",
@@ -151,6 +152,9 @@ class ConnectionPoolConfig:
         _positive("connection_pool.socket_timeout", self.socket_timeout)
         _positive("connection_pool.socket_connect_timeout", self.socket_connect_timeout)
         _positive("connection_pool.pool_timeout", self.pool_timeout)
+        for flag in ("retry_on_timeout", "socket_keepalive", "skip_full_coverage_check", "decode_responses"):
+            if not isinstance(getattr(self, flag), bool):
+                raise _fail(f"connection_pool.{flag}", f"expected True or False, got {getattr(self, flag)!r}")
 
     @classmethod
     def coerce(cls, value: ConnectionPoolConfig | Mapping[str, Any] | None) -> ConnectionPoolConfig:
@@ -201,9 +205,11 @@ class RedisConfig:
     ssl_keyfile: str | None = None
     ssl_certfile: str | None = None
     ssl_check_hostname: bool = True
+    ssl_insecure_skip_verify: bool = False
     circuit_breaker: CircuitBreakerPolicy | Mapping[str, Any] | bool | None = None
     operation_timeout: float | None = 10.0
     fallback: FallbackPolicy | Mapping[str, Any] | bool | None = None
+    envelope: EnvelopePolicy | Mapping[str, Any] | None = None
 
     # Resolved by __post_init__ from the fields above.
     scheme: Scheme = field(init=False, default="memory")
@@ -267,6 +273,7 @@ class RedisConfig:
         set_(self, "retry_policy", RetryPolicy.coerce(self.retry_policy))
         CircuitBreakerPolicy.coerce(self.circuit_breaker)  # validates; each repository builds its own
         set_(self, "fallback", FallbackPolicy.coerce(self.fallback))
+        set_(self, "envelope", EnvelopePolicy.coerce(self.envelope))
         _positive("operation_timeout", self.operation_timeout)
         self._check_ssl()
         if not isinstance(self.key_prefix, str):
@@ -280,7 +287,6 @@ class RedisConfig:
 
     def _resolve_pool(self) -> None:
         pool = ConnectionPoolConfig.coerce(self.connection_pool)
-        overrides: dict[str, Any] = {}
         for name, pool_name, given in (
             ("connection_pool_size", "max_connections", self.connection_pool_size),
             ("health_check_interval", "health_check_interval", self.health_check_interval),
@@ -292,28 +298,58 @@ class RedisConfig:
             explicit = self.connection_pool is not None and in_pool != _field_default(ConnectionPoolConfig, pool_name)
             if explicit and in_pool != given:
                 raise _fail(name, f"{given!r} contradicts connection_pool.{pool_name}={in_pool!r}")
-            overrides[pool_name] = given
-        if overrides:
-            pool = dataclasses.replace(pool, **overrides)
+            override: dict[str, Any] = {pool_name: given}
+            try:
+                pool = dataclasses.replace(pool, **override)
+            except ConfigurationError as exc:
+                # Name the field the caller set, not the pool field it feeds.
+                raise _fail(name, str(exc).partition(": ")[2]) from None
         object.__setattr__(self, "connection_pool", pool)
         object.__setattr__(self, "connection_pool_size", pool.max_connections)
         object.__setattr__(self, "health_check_interval", pool.health_check_interval)
         object.__setattr__(self, "decode_responses", pool.decode_responses)
 
     def _check_ssl(self) -> None:
+        # TLS verifies the server's certificate and host name unless the one
+        # loudly named switch, ssl_insecure_skip_verify, says otherwise; see
+        # docs/security.md. ssl_cert_reqs=None (the page's value) means the
+        # default, "required" (redis-py itself would read None as "none").
+        insecure = self.ssl_insecure_skip_verify
+        if not isinstance(insecure, bool):
+            raise _fail("ssl_insecure_skip_verify", f"expected True or False, got {insecure!r}")
+        if not isinstance(self.ssl_check_hostname, bool):
+            raise _fail("ssl_check_hostname", f"expected True or False, got {self.ssl_check_hostname!r}")
         reqs = self.ssl_cert_reqs
         if reqs is not None and reqs not in _SSL_CERT_REQS:
             hint = (
-                "; verification cannot be turned off through ssl_cert_reqs"
+                "; verification cannot be turned off through ssl_cert_reqs alone (see ssl_insecure_skip_verify)"
                 if str(reqs).lower() in ("none", "cert_none")
                 else ""
             )
             raise _fail("ssl_cert_reqs", f"allowed values: {list(_SSL_CERT_REQS)} or None, got {reqs!r}{hint}")
+        if reqs == "none" and not insecure:
+            raise _fail(
+                "ssl_cert_reqs",
+                "'none' would accept any certificate: verification cannot be turned off through ssl_cert_reqs "
+                "alone; set ssl_insecure_skip_verify=True as well if connections anyone can intercept are acceptable",
+            )
+        if not self.ssl_check_hostname and not insecure:
+            raise _fail(
+                "ssl_check_hostname",
+                "False would accept a certificate issued for any other host; set ssl_insecure_skip_verify=True "
+                "to turn verification off explicitly",
+            )
+        if insecure and self.scheme != "rediss":
+            raise _fail("ssl_insecure_skip_verify", "is set but the connection is not TLS: use rediss:// or ssl=True")
         uses_tls_files = any((self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile))
         if uses_tls_files and self.scheme != "rediss":
             raise _fail("ssl_ca_certs", "TLS files are set but the connection is not TLS: use rediss:// or ssl=True")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise _fail("ssl_certfile", "a client certificate needs both ssl_certfile and ssl_keyfile")
+        for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise _fail(name, f"no such file: {path!r}")
 
     # -- derived views -------------------------------------------------------
 
@@ -322,6 +358,12 @@ class RedisConfig:
         """The resolved connection pool settings."""
         assert isinstance(self.connection_pool, ConnectionPoolConfig)
         return self.connection_pool
+
+    @property
+    def envelope_policy(self) -> EnvelopePolicy:
+        """The resolved envelope settings of the typed helpers."""
+        assert isinstance(self.envelope, EnvelopePolicy)
+        return self.envelope
 
     @property
     def retry(self) -> RetryPolicy:
@@ -341,7 +383,7 @@ class RedisConfig:
 
     def _url(self, *, redact: bool) -> str:
         if self.scheme == "memory":
-            return f"memory://{self.memory_name or ''}"
+            return f"memory://{self.memory_name or ''}" + (f"/{self.db}" if self.db else "")
         auth = ""
         if self.username or self.password:
             auth = quote(self.username or "", safe="")
@@ -477,11 +519,18 @@ def _parse_url(url: str) -> dict[str, Any]:
     """Split a connection URL into fields; the password is never echoed in errors."""
     if not isinstance(url, str) or "://" not in url:
         raise _fail("url", f"expected '<scheme>://...' with scheme one of {list(SCHEMES)}")
+    # A password holding '/', '?' or '#' ends up in the path or the query when
+    # it is not percent-encoded: with credentials around, never echo any part.
+    has_credentials = "@" in url
+
+    def shown(text: str) -> str:
+        return "<hidden: the URL holds credentials>" if has_credentials else text
+
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise _fail("url", f"malformed URL ({exc}); expected e.g. redis://host:6379/0") from None
+        raise _fail("url", f"malformed URL ({shown(str(exc))}); expected e.g. redis://host:6379/0") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise _fail("url", f"unsupported scheme {scheme!r}; allowed: {list(SCHEMES)}")
@@ -496,18 +545,28 @@ def _parse_url(url: str) -> dict[str, Any]:
     query: dict[str, Any] = {}
     for key, raw in parse_qsl(parts.query, keep_blank_values=True):
         if key not in _URL_QUERY:
-            raise _fail("url", f"unknown query parameter {key!r}; allowed: {sorted(_URL_QUERY)}")
+            raise _fail("url", f"unknown query parameter {shown(repr(key))}; allowed: {sorted(_URL_QUERY)}")
         try:
             value = _URL_QUERY[key](raw)
         except ValueError:
-            raise _fail("url", f"query parameter {key}={raw!r} is not valid") from None
+            raise _fail("url", f"query parameter {key}={shown(repr(raw))} is not valid") from None
         if key == "db":
             result["db"] = value
         else:
             query[key] = value
     result["query"] = query
     if scheme == "memory":
-        result["memory_name"] = (parts.netloc + parts.path).strip("/") or None
+        # memory://[name][/db]: a trailing number selects the database, as in redis://.
+        name, _, db_part = (parts.netloc + parts.path).strip("/").rpartition("/")
+        if not name and not db_part.isdigit():
+            name, db_part = db_part, ""
+        if db_part and not db_part.isdigit():
+            raise _fail("db", f"the URL path must be a database number, got {db_part!r}")
+        if db_part:
+            if result["db"] is not None and result["db"] != int(db_part):
+                raise _fail("db", "the URL path and its ?db= parameter disagree")
+            result["db"] = int(db_part)
+        result["memory_name"] = name or None
         result["host"] = None
         return result
     if scheme == "unix":
@@ -521,7 +580,7 @@ def _parse_url(url: str) -> dict[str, Any]:
     path = parts.path.strip("/")
     if path:
         if not path.isdigit():
-            raise _fail("db", f"the URL path must be a database number, got {path!r}")
+            raise _fail("db", f"the URL path must be a database number, got {shown(repr(path))}")
         if result["db"] is not None and result["db"] != int(path):
             raise _fail("db", "the URL path and its ?db= parameter disagree")
         result["db"] = int(path)

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TextIO, TypeVar, cast
 
 from ._config import ConnectionPoolConfig, RedisConfig
+from ._envelope import read_envelope
 from ._hash_repository import RedisHashRepository
 from ._repository import RedisRepository
 from .exceptions import CacheAuthenticationError, CacheException, CacheUnavailableError
@@ -730,8 +731,12 @@ async def serialization_section(ctx: DemoContext) -> None:
     loaded = await repo.get_object_async(key, MenuItem)
     ctx.check(loaded == special, "set_object_async/get_object_async round-trip a dataclass")
     stored = await repo.get_async(key)
-    ctx.check(isinstance(stored, str) and json.loads(stored)["name"] == special.name, "objects are stored as JSON")
-    assert isinstance(stored, str)
+    envelope = read_envelope(stored) if isinstance(stored, bytes) else None
+    ctx.check(
+        envelope is not None and envelope.strategy == "json" and json.loads(envelope.payload)["name"] == special.name,
+        "objects are stored as JSON in the versioned envelope",
+    )
+    assert isinstance(stored, bytes)
     rows.append(
         [
             "set_object_async / get_object_async(MenuItem)",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
+from ._envelope import EnvelopeSerializer
+from ._keys import build_key
 from ._repository import Expiration, RedisRepository
 from .exceptions import InvalidArgumentError, SerializationError
 from .serialization import SerializationStrategy, from_plain, to_plain
@@ -20,9 +22,18 @@ class RedisHashRepository(Generic[T]):
     Works with dataclasses, pydantic models and plain dicts. Each attribute is
     encoded with the serialization strategy (the repository's by default,
     JSON unless configured), so types survive the round trip and single
-    fields can be read or updated without loading the whole object. With JSON,
-    integer fields can be incremented atomically with
-    :meth:`increment_field_async`.
+    fields can be read or updated without loading the whole object.
+
+    Each field is stored in the versioned envelope (see ``docs/security.md``),
+    so a reader configured with another strategy refuses it instead of
+    misreading it, except integers, which are stored as bare decimal text so
+    that :meth:`increment_field_async` (``HINCRBY``) works on them; with a
+    signed strategy every field is signed, integers included, and
+    :meth:`increment_field_async` is not available.
+
+    Entity ids are untrusted: :meth:`key` escapes ``:`` and ``%`` in them
+    (:func:`~neuroglia.data.redis.build_key`), so an id cannot reach another
+    entity's or another repository's keys.
 
     Whole-object writes replace the hash atomically (``MULTI``/``EXEC``), so a
     reader never sees a mix of old and new attributes.
@@ -44,13 +55,16 @@ class RedisHashRepository(Generic[T]):
         self.id_field = id_field
         self.expiration = expiration
         self._serializer = serializer or repository.serializer
+        self._codec = (
+            EnvelopeSerializer(serializer, repository.config.envelope_policy) if serializer else repository.codec
+        )
 
     def key(self, entity_id: Any) -> str:
-        """The Redis key of the entity with ``entity_id``."""
+        """The Redis key of the entity with ``entity_id``: ``{key_prefix}:{id}``, the id escaped."""
         text = str(entity_id)
         if entity_id is None or not text:
             raise InvalidArgumentError("an entity id must not be empty")
-        return f"{self.key_prefix}:{text}"
+        return f"{self.key_prefix}:{build_key(text)}"
 
     def _fields(self, entity: T) -> tuple[Any, dict[str, bytes]]:
         data = entity if isinstance(entity, Mapping) else to_plain(entity)
@@ -58,7 +72,7 @@ class RedisHashRepository(Generic[T]):
             raise SerializationError(f"{type(entity).__name__} does not convert to a mapping of attributes")
         if self.id_field not in data:
             raise InvalidArgumentError(f"entity has no {self.id_field!r} attribute to use as its id")
-        dumps = self._serializer.dumps
+        dumps = self._codec.dumps_field
         return data[self.id_field], {str(name): dumps(value) for name, value in data.items()}
 
     async def add_async(self, entity: T) -> T:
@@ -79,7 +93,7 @@ class RedisHashRepository(Generic[T]):
         raw = await self._repository.hgetall_async(self.key(entity_id))
         if not raw:
             return None
-        loads = self._serializer.loads
+        loads = self._codec.loads_field
         data = {_text(name): loads(_raw(value)) for name, value in raw.items()}
         return from_plain(data, self.entity_type)
 
@@ -94,18 +108,44 @@ class RedisHashRepository(Generic[T]):
     async def get_field_async(self, entity_id: Any, field: str) -> Any:
         """One attribute of the stored entity, or ``None``."""
         raw = await self._repository.hget_async(self.key(entity_id), field)
-        return None if raw is None else self._serializer.loads(_raw(raw))
+        return None if raw is None else self._codec.loads_field(_raw(raw))
 
-    async def set_field_async(self, entity_id: Any, field: str, value: Any) -> None:
-        """Update one attribute of an existing entity in place."""
+    async def set_field_async(self, entity_id: Any, field: str, value: Any) -> bool:
+        """Update one attribute of a stored entity in place.
+
+        Returns ``False`` (and writes nothing) when no entity has that id, so
+        a stray update never leaves a partial object behind.
+        """
         key = self.key(entity_id)
         if field == self.id_field:
             raise InvalidArgumentError(f"{field!r} is the id field and cannot be changed")
-        await self._repository.hset_async(key, field, self._serializer.dumps(value))
+        script = self._repository.register_script(_HSET_IF_EXISTS)
+        return bool(await script(keys=[key], args=[field, self._codec.dumps_field(value)]))
 
-    async def increment_field_async(self, entity_id: Any, field: str, amount: int = 1) -> int:
-        """Atomically add ``amount`` to an integer attribute; returns the new value."""
-        return await self._repository.hincrby_async(self.key(entity_id), field, amount)
+    async def increment_field_async(self, entity_id: Any, field: str, amount: int = 1) -> int | None:
+        """Atomically add ``amount`` to an integer attribute; returns the new value.
+
+        ``None`` (and nothing written) when no entity has that id.
+        """
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidArgumentError(f"amount must be an int, got {type(amount).__name__}")
+        script = self._repository.register_script(_HINCRBY_IF_EXISTS)
+        result = await script(keys=[self.key(entity_id)], args=[field, amount])
+        return None if result is None else int(result)
+
+
+# KEYS[1] the entity's hash; ARGV[1] field, ARGV[2] value. Returns 1 if written, 0 if absent.
+_HSET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS[1] the entity's hash; ARGV[1] field, ARGV[2] amount. Returns the new value, or nil if absent.
+_HINCRBY_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+"""
 
 
 def _raw(value: Any) -> bytes:

@@ -19,13 +19,16 @@ from ._breaker import CircuitBreakerPolicy, CircuitState
 from ._client import PoolStats, Transport, build_transport, classify_error, was_applied_maybe
 from ._command import Command, command, decode_text, keep_bytes, parse_info
 from ._config import RedisConfig
+from ._envelope import EnvelopeSerializer
 from ._fallback import FallbackPolicy, LastKnownGood
+from ._keys import build_key, build_pattern, escape_pattern
 from ._pipeline import Pipeline
 from .exceptions import (
     CacheAuthenticationError,
     CacheCommandError,
     CacheException,
     CacheTimeoutError,
+    CacheTLSError,
     CacheUnavailableError,
     CircuitOpenError,
     InvalidArgumentError,
@@ -52,20 +55,6 @@ MAX_VALUE_BYTES: Final = 512 * 1024 * 1024
 _log = logging.getLogger("neuroglia.data.redis")
 # Set by the stale fallback; read by RedisRepository.served_stale() in the same task.
 _served_stale: contextvars.ContextVar[bool] = contextvars.ContextVar("neuroglia_redis_served_stale", default=False)
-_GLOB_SPECIALS: Final = str.maketrans({c: "\\" + c for c in "\\*?[]"})
-
-
-def escape_pattern(part: str) -> str:
-    """Escape glob characters (``* ? [ ] \\``) in a user-supplied key part.
-
-    Use it for every untrusted piece of a pattern given to
-    :meth:`RedisRepository.delete_pattern_async` or
-    :meth:`RedisRepository.scan_async`, so that an id such as ``"*"`` matches
-    only itself: ``f"orders:{escape_pattern(customer_id)}:*"``.
-    """
-    if not isinstance(part, str):
-        raise InvalidArgumentError(f"escape_pattern expects a str, got {type(part).__name__}")
-    return part.translate(_GLOB_SPECIALS)
 
 
 class _State(enum.Enum):
@@ -116,6 +105,13 @@ class ConnectionPoolInfo:
         )
 
 
+def _is_hit(reply: Any) -> bool:
+    """Whether a read found something: a value, or a non-empty multi-reply with a value in it."""
+    if reply.__class__ is list:  # HGETALL/SMEMBERS of a missing key, MGET of missing keys
+        return any(item is not None for item in reply)
+    return reply is not None
+
+
 def _ok(reply: Any) -> bool:
     return reply is not None and reply != 0 and reply != b"0"
 
@@ -164,8 +160,11 @@ class RedisRepository:
         self._prefix_bytes = self._prefix.encode()
         self._text: Callable[[Any], Any] = decode_text if self._config.decode_responses else keep_bytes
         self._serializer: SerializationStrategy = self._config.serialization
+        # The typed helpers wrap the strategy's bytes in the versioned envelope.
+        self._codec = EnvelopeSerializer(self._serializer, self._config.envelope_policy)
         self._injected_transport = transport
         self._transport: Transport | None = None
+        self._closed_transport: Transport | None = None
         self._state = _State.IDLE
         self._pool_info = ConnectionPoolInfo(self)
         self._breaker = CircuitBreakerPolicy.coerce(self._config.circuit_breaker)
@@ -187,6 +186,11 @@ class RedisRepository:
     def serializer(self) -> SerializationStrategy:
         """The strategy used by the typed helpers."""
         return self._serializer
+
+    @property
+    def codec(self) -> EnvelopeSerializer:
+        """The strategy inside the versioned envelope: what the typed helpers write and read."""
+        return self._codec
 
     @property
     def is_connected(self) -> bool:
@@ -214,7 +218,9 @@ class RedisRepository:
         return self._pool_info
 
     def _open(self) -> Transport:
-        transport = self._injected_transport or build_transport(self._config)
+        # A disconnected transport is reused: its pool reconnects on demand, and
+        # a memory:// repository keeps its data across disconnect/connect.
+        transport = self._injected_transport or self._closed_transport or build_transport(self._config)
         self._transport = transport
         self._state = _State.OPEN
         return transport
@@ -230,6 +236,7 @@ class RedisRepository:
         transport, self._transport = self._transport, None
         self._state = _State.IDLE
         if transport is not None and transport is not self._injected_transport:
+            self._closed_transport = transport
             await transport.close()
 
     async def __aenter__(self) -> Self:
@@ -248,6 +255,16 @@ class RedisRepository:
 
     def __repr__(self) -> str:
         return f"RedisRepository({self._config.redacted_url}, prefix={self._prefix!r}, state={self._state.value})"
+
+    @staticmethod
+    def configure(builder: Any, config: RedisConfig | str | Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Register one shared repository in a Neuroglia application builder; returns the builder.
+
+        Like the framework's other integrations; see :mod:`neuroglia.data.redis.hosting`.
+        """
+        from .hosting import configure
+
+        return configure(builder, config, **options)
 
     # -- the one execute path ------------------------------------------------
 
@@ -318,7 +335,7 @@ class RedisRepository:
             if breaker is not None:
                 breaker.on_success(ticket)
             if metrics is not None:
-                metrics.record_command(cmd.name, perf_counter() - started, read=cmd.read, hit=reply is not None)
+                metrics.record_command(cmd.name, perf_counter() - started, read=cmd.read, hit=_is_hit(reply))
             if self._last_known_good is not None and cmd.read:
                 self._last_known_good.remember(args, reply)
                 _served_stale.set(False)
@@ -326,17 +343,26 @@ class RedisRepository:
 
     @staticmethod
     async def _send(transport: Transport, cmd: Command[Any]) -> Any:
-        if cmd.block is None:
-            return await transport.execute(cmd.args)
-        return await transport.execute_blocking(cmd.args, cmd.block)
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        try:
+            if cmd.block is None:
+                return await transport.execute(cmd.args)
+            return await transport.execute_blocking(cmd.args, cmd.block)
+        finally:
+            if task is not None and task.cancelling() > cancels:
+                # A cancellation that landed as the command completed (or
+                # failed) was swallowed on the way (asyncio.wait_for in
+                # redis-py, Python 3.11): deliver it.
+                raise asyncio.CancelledError
 
     def _retry_delay(self, cmd: Command[Any], exc: Exception, mapped: CacheException, attempt: int) -> float | None:
         """Seconds to wait before resending ``cmd``, or ``None`` to give up."""
         policy = self._config.retry
         if attempt > policy.retries or not isinstance(mapped, CacheUnavailableError):
             return None
-        if isinstance(mapped, CircuitOpenError | CacheAuthenticationError):
-            return None
+        if isinstance(mapped, CircuitOpenError | CacheAuthenticationError | CacheTLSError):
+            return None  # resending cannot change the answer
         if not cmd.idempotent and was_applied_maybe(exc):
             return None  # resending could apply a write twice
         return policy.delay(attempt)
@@ -403,7 +429,7 @@ class RedisRepository:
                 # A batch is resent only if it surely never reached the server.
                 retry = (
                     isinstance(mapped, CacheUnavailableError)
-                    and not isinstance(mapped, CircuitOpenError | CacheAuthenticationError)
+                    and not isinstance(mapped, CircuitOpenError | CacheAuthenticationError | CacheTLSError)
                     and not was_applied_maybe(exc)
                     and attempt <= self._config.retry.retries
                 )
@@ -743,6 +769,8 @@ class RedisRepository:
         return escape_pattern(self._prefix) + pattern
 
     escape_pattern = staticmethod(escape_pattern)
+    build_key = staticmethod(build_key)
+    build_pattern = staticmethod(build_pattern)
 
     # -- typed objects ---------------------------------------------------------
 
@@ -750,16 +778,27 @@ class RedisRepository:
     def set_object_async(
         self, key: Key, value: Any, expiration: Expiration | None = None, *, nx: bool = False, xx: bool = False
     ) -> Command[bool]:
-        """Serialize ``value`` with the configured strategy and store it."""
+        """Serialize ``value`` with the configured strategy and store it in the versioned envelope.
+
+        The envelope names the strategy (a reader configured with another one
+        refuses the value instead of misreading it) and compresses large
+        values; see ``docs/security.md``.
+        """
         if value is None:
             raise SerializationError("value is None; Redis cannot store None (use delete_async to remove a key)")
-        data = self._serializer.dumps(value)
+        data = self._codec.dumps(value)
         return self.set_async.build(self, key, data, expiration, nx=nx, xx=xx)  # type: ignore[attr-defined, no-any-return]
 
     @command
     def get_object_async(self, key: Key, type_: type[T] | None = None) -> Command[T | None]:
-        """Load and deserialize the value at ``key``; ``type_`` rebuilds a dataclass or model."""
-        loads = self._serializer.loads
+        """Load and deserialize the value at ``key``; ``type_`` rebuilds a dataclass or model.
+
+        A value written by another strategy raises
+        :class:`~neuroglia.data.redis.SerializationError` naming both; a value
+        without the envelope (written by ``set_async``) goes to the strategy
+        as it is.
+        """
+        loads = self._codec.loads
         return Command(("GET", self._key(key)), lambda r: None if r is None else from_plain(loads(r), type_), read=True)
 
     # -- hashes ----------------------------------------------------------------

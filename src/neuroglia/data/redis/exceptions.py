@@ -10,6 +10,8 @@ miss: it always raises.
     CacheException
     ├── CacheUnavailableError        Redis cannot be reached or cannot serve now
     │   ├── CacheTimeoutError        connect/read timeout or operation deadline
+    │   ├── CacheTLSError            TLS handshake refused: certificate not verified,
+    │   │                            host name mismatch, client certificate refused
     │   └── CircuitOpenError         the breaker is open; no socket was touched
     ├── CacheCommandError            the server refused the command (WRONGTYPE, ...)
     │   ├── CachePermissionError     an ACL denied the command or key (NOPERM)
@@ -33,6 +35,7 @@ __all__ = [
     "CacheCommandError",
     "CacheException",
     "CachePermissionError",
+    "CacheTLSError",
     "CacheTimeoutError",
     "CacheUnavailableError",
     "CircuitOpenError",
@@ -63,6 +66,17 @@ class CacheTimeoutError(CacheUnavailableError):
     """A connect or read timeout, or the operation's deadline, expired."""
 
 
+class CacheTLSError(CacheUnavailableError):
+    """The TLS handshake failed: the connection is refused, not merely unavailable.
+
+    The server's certificate did not verify against the configured CA, its
+    host name did not match, or the server refused the client certificate.
+    Retrying cannot help and the circuit breaker does not count it, so the
+    cause stays visible on every call instead of turning into
+    :class:`CircuitOpenError`. See ``docs/security.md``.
+    """
+
+
 class CircuitOpenError(CacheUnavailableError):
     """The circuit breaker is open: the call failed fast without network I/O."""
 
@@ -76,7 +90,16 @@ class CacheCommandError(CacheException):
 
 
 class CachePermissionError(CacheCommandError):
-    """An ACL rule denied the command or the key (``NOPERM``)."""
+    """An ACL rule denied the command or the key (``NOPERM``).
+
+    ``permission`` names what the user lacks, in ACL syntax when Redis says
+    it (``"+keys"``, ``"+config|get"``), else ``"~<key pattern>"`` for a key
+    outside the user's patterns or ``"&<channel>"`` for a channel.
+    """
+
+    def __init__(self, message: str, *, permission: str | None = None) -> None:
+        super().__init__(message)
+        self.permission = permission
 
 
 class InvalidArgumentError(CacheCommandError, ValueError):

@@ -148,6 +148,16 @@ class CacheMetrics:
         """One failed command, counted by error type."""
         self.increment_counter("errors_total", labels={"command": command, "type": type(error).__name__})
 
+    def record_lock_wait(self, seconds: float, *, acquired: bool) -> None:
+        """One lock request: how long it waited, and whether it got the lock (else it timed out)."""
+        outcome = "acquired" if acquired else "timeout"
+        self.increment_counter("lock_acquisitions_total", labels={"outcome": outcome})
+        self.observe("lock_wait_seconds", seconds, labels={"outcome": outcome})
+
+    def record_lock_hold(self, seconds: float) -> None:
+        """One lock released after being held ``seconds``."""
+        self.observe("lock_hold_seconds", seconds)
+
     # -- export ------------------------------------------------------------------
 
     def samples(self) -> Iterator[tuple[str, str, Labels, Any]]:

@@ -9,8 +9,13 @@ go through the configured strategy.
 
 Strategies shipped: ``"json"`` (the default; orjson when installed),
 ``"msgpack"`` (extra ``msgpack``) and ``"raw"`` (``str``/``bytes`` only).
-Pickle is deliberately absent: unpickling data from a shared cache runs
-arbitrary code.
+Pickle has no name here: unpickling data from a shared cache runs arbitrary
+code, so it exists only signed, as :class:`PickleSerializer` built with a
+secret (HMAC-SHA256 checked before anything is unpickled).
+
+The typed helpers wrap the strategy's bytes in a versioned envelope (see
+``_envelope.py``); the strategies themselves know nothing about it, so
+``strategy.dumps``/``strategy.loads`` stay plain encoders.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
+from ._pickle import PickleSerializer
 from .exceptions import SerializationError
 
 __all__ = [
     "JsonSerializer",
     "MsgPackSerializer",
+    "PickleSerializer",
     "RawSerializer",
     "SerializationStrategy",
     "from_plain",
@@ -92,6 +99,9 @@ def from_plain(data: Any, type_: type[T] | None) -> T:
     if type_ is None or isinstance(data, type_):
         return cast(T, data)
     try:
+        if type_ is str and isinstance(data, bytes):
+            # str(b"x") would give "b'x'"; the raw strategy hands back UTF-8 bytes.
+            return cast(T, data.decode())
         validate = getattr(type_, "model_validate", None)
         if callable(validate):
             return cast(T, validate(data))
@@ -198,7 +208,14 @@ def resolve_serializer(value: str | SerializationStrategy) -> SerializationStrat
     if isinstance(value, str):
         factory = _BUILTIN.get(value)
         if factory is None:
-            raise ValueError(f"unknown serializer {value!r}; allowed: {sorted(_BUILTIN)} or a SerializationStrategy")
+            hint = (
+                " (pickle exists only signed: serializer=PickleSerializer(secret=...), see docs/security.md)"
+                if "pickle" in value.lower()
+                else ""
+            )
+            raise ValueError(
+                f"unknown serializer {value!r}; allowed: {sorted(_BUILTIN)} or a SerializationStrategy{hint}"
+            )
         return factory()
     if isinstance(value, SerializationStrategy):
         return value

@@ -11,6 +11,27 @@ Extra server arguments (``--requirepass``, ``--enable-debug-command local``,
 TLS options) go in ``args``. :meth:`RedisServer.stop`,
 :meth:`RedisServer.pause`, :meth:`RedisServer.resume` and
 :meth:`RedisServer.restart` serve fault-injection tests.
+
+The module is also a pytest plugin, enabled by the package's ``pytest11``
+entry point (``-p no:neuroglia_redis`` turns it off). Its fixtures:
+
+``redis_server`` (session)
+    A :class:`RedisEndpoint`: a private ``redis-server`` started on a free
+    port for the session, or the server ``REDIS_URL`` names (its database is
+    flushed before each test that uses ``redis_repository``). Tests that use
+    it are skipped, with the reason, only when no ``redis-server`` binary is
+    found and ``REDIS_URL`` is unset.
+``redis_repository``
+    A :class:`~neuroglia.data.redis.RedisRepository` on that server, on a
+    database flushed before the test, disconnected after it.
+``memory_redis_repository``
+    A repository on a private ``memory://`` server (the embedded backend).
+``fake_clock``
+    A :class:`FakeClock`, for ``CircuitBreakerPolicy(clock=...)`` and any
+    other injected monotonic clock.
+
+The repository fixtures are async: they need ``pytest-asyncio`` (any mode).
+Importing this module does not need pytest.
 """
 
 from __future__ import annotations
@@ -22,12 +43,17 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar, cast
 
-__all__ = ["RedisServer", "free_port", "redis_server_binary"]
+from ._config import RedisConfig
+from ._repository import RedisRepository
+
+__all__ = ["FakeClock", "RedisEndpoint", "RedisServer", "free_port", "redis_server_binary"]
 
 
 def redis_server_binary() -> str | None:
@@ -184,3 +210,137 @@ class RedisServer:
 
     def __repr__(self) -> str:
         return f"RedisServer(port={self.port}, pid={self.pid})"
+
+
+# -- helpers of the pytest plugin ------------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that moves only when the test says so.
+
+    Pass it where a ``clock: Callable[[], float]`` is expected
+    (``CircuitBreakerPolicy(clock=fake_clock)``); :meth:`advance` moves time
+    forward without sleeping.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move forward by ``seconds`` (never backward); returns the new time."""
+        if seconds < 0:
+            raise ValueError(f"a monotonic clock cannot go back ({seconds!r}s)")
+        self.now += seconds
+        return self.now
+
+    def __repr__(self) -> str:
+        return f"FakeClock(now={self.now})"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisEndpoint:
+    """The real Redis the ``redis_server`` fixture provides.
+
+    ``server`` is the private :class:`RedisServer` (``None`` when
+    ``REDIS_URL`` points at an existing server).
+    """
+
+    url: str
+    server: RedisServer | None = None
+
+    def config(self, **settings: Any) -> RedisConfig:
+        """A :class:`RedisConfig` for this server; ``settings`` are further fields."""
+        return RedisConfig(url=self.url, **settings)
+
+    def repository(self, **settings: Any) -> RedisRepository:
+        """A new (lazily connected) repository on this server; disconnect it yourself."""
+        return RedisRepository(self.config(**settings))
+
+
+_NO_SERVER_REASON = (
+    "no redis-server binary found (PATH or $REDIS_SERVER_BIN) and REDIS_URL is not set: "
+    "install redis-server, or set REDIS_URL to a server whose database the tests may flush"
+)
+
+
+def _endpoint() -> Iterator[RedisEndpoint]:
+    external = os.environ.get("REDIS_URL")
+    if external:
+        if RedisConfig(url=external).scheme == "memory":
+            raise _pytest_api().UsageError("REDIS_URL must name a real server (redis://...), not memory://")
+        yield RedisEndpoint(external)
+        return
+    if redis_server_binary() is None:
+        _pytest_api().skip(_NO_SERVER_REASON)
+    with RedisServer() as server:
+        yield RedisEndpoint(server.url, server)
+
+
+async def _flushed_repository(endpoint: RedisEndpoint) -> AsyncIterator[RedisRepository]:
+    repo = endpoint.repository()
+    try:
+        await repo.flushdb()
+        yield repo
+    finally:
+        await repo.disconnect()
+
+
+async def _memory_repository() -> AsyncIterator[RedisRepository]:
+    repo = RedisRepository(RedisConfig(url=f"memory://pytest-{uuid.uuid4().hex}"))
+    try:
+        yield repo
+    finally:
+        await repo.disconnect()
+
+
+def _pytest_api() -> Any:
+    import pytest
+
+    return pytest
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _async_fixture(function: F) -> F:
+    """``pytest_asyncio.fixture`` (works in its strict and auto modes), else plain ``pytest.fixture``."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
+        return cast(F, _pytest_api().fixture(function))
+    return cast(F, pytest_asyncio.fixture(function))
+
+
+# -- the pytest plugin (only when pytest is importable) --------------------------
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the plugin is only loaded by pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def redis_server() -> Iterator[RedisEndpoint]:
+        """A real Redis for the session: a private redis-server on a free port, or ``$REDIS_URL``."""
+        yield from _endpoint()
+
+    @_async_fixture
+    async def redis_repository(redis_server: RedisEndpoint) -> AsyncIterator[RedisRepository]:
+        """A repository on ``redis_server``, its database flushed before the test."""
+        async for repo in _flushed_repository(redis_server):
+            yield repo
+
+    @_async_fixture
+    async def memory_redis_repository() -> AsyncIterator[RedisRepository]:
+        """A repository on a private ``memory://`` server (needs the ``memory`` extra)."""
+        async for repo in _memory_repository():
+            yield repo
+
+    @pytest.fixture
+    def fake_clock() -> FakeClock:
+        """A :class:`FakeClock` starting at 1000.0."""
+        return FakeClock()

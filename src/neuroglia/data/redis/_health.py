@@ -1,0 +1,241 @@
+"""Health: is Redis answering, how fast, and in what state is the client side?
+
+:func:`check_health` pings through the repository's own execute path (so a
+breaker that fails fast is reported as such), reads the server's version, and
+adds what only the client knows: the breaker's state and the pool's usage.
+The result is a :class:`HealthReport`, which the framework's observability
+endpoints accept as a health check result (``status``, ``message``,
+``latency_ms``) and which :func:`format_report` prints for an operator.
+
+:func:`main` is the ``check`` command line::
+
+    python -m neuroglia.data.redis check --url redis://cache:6379/0
+
+Exit codes: 0 healthy (or degraded), 1 unhealthy, 2 bad usage or
+configuration, 3 unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from time import perf_counter
+from typing import Any, Literal, TextIO
+
+from ._breaker import CircuitState
+from ._config import RedisConfig
+from ._repository import RedisRepository
+from .exceptions import CacheException, CacheUnavailableError, CircuitOpenError, ConfigurationError
+
+__all__ = ["HealthReport", "HealthStatus", "check_health", "format_report", "main", "run_check"]
+
+HealthStatus = Literal["healthy", "degraded", "unhealthy"]
+
+EXIT_OK = 0
+EXIT_UNHEALTHY = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_SLOW_MS = 250.0
+DEFAULT_POOL_BUSY_RATIO = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """The outcome of one health check.
+
+    ``status`` is ``"healthy"``, ``"degraded"`` (answering, but slow, nearly
+    out of pool connections, or with the breaker half-open) or
+    ``"unhealthy"`` (not answering, breaker open, or refused). ``message``
+    says why when not healthy. ``reachable`` is ``False`` when the server
+    was not reached (no connection, no reply in time, or the breaker open),
+    as opposed to reached and refusing (a wrong password, say).
+    """
+
+    status: HealthStatus
+    target: str
+    latency_ms: float | None = None
+    server_version: str | None = None
+    breaker_state: str | None = None
+    pool_in_use: int = 0
+    pool_created: int = 0
+    pool_max: int = 0
+    message: str | None = None
+    reachable: bool = True
+
+    @property
+    def healthy(self) -> bool:
+        """Whether Redis can serve (``healthy`` or ``degraded``)."""
+        return self.status != "unhealthy"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+
+async def check_health(
+    repository: RedisRepository,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    slow_ms: float = DEFAULT_SLOW_MS,
+    pool_busy_ratio: float = DEFAULT_POOL_BUSY_RATIO,
+) -> HealthReport:
+    """Check ``repository``'s Redis: ``PING`` (timed) and ``INFO server``, within ``timeout`` seconds.
+
+    Never raises for an unhealthy Redis: the report says so. A ping slower
+    than ``slow_ms``, a pool with at least ``pool_busy_ratio`` of its
+    connections in use, or a half-open breaker make it ``degraded``.
+    """
+    target = repository.config.redacted_url
+    status: HealthStatus = "healthy"
+    problems: list[str] = []
+    latency_ms: float | None = None
+    version: str | None = None
+    reachable = True
+    try:
+        async with asyncio.timeout(timeout):
+            started = perf_counter()
+            await repository.ping()
+            latency_ms = (perf_counter() - started) * 1000
+            try:
+                info = await repository.info("server")
+            except CacheException as exc:  # e.g. an ACL that denies INFO: still healthy
+                problems.append(f"server version unknown ({type(exc).__name__})")
+            else:
+                raw_version = info.get("redis_version")
+                version = None if raw_version is None else str(raw_version)
+    except TimeoutError:
+        status, reachable = "unhealthy", False
+        problems.append(f"no reply within {timeout:g}s")
+    except CircuitOpenError as exc:  # not even tried: recent calls failed
+        status, reachable = "unhealthy", False
+        problems.append(f"circuit breaker open: {exc}")
+    except CacheUnavailableError as exc:
+        status, reachable = "unhealthy", False
+        problems.append(f"{type(exc).__name__}: {exc}")
+    except CacheException as exc:
+        status = "unhealthy"
+        problems.append(f"{type(exc).__name__}: {exc}")
+
+    breaker = repository.circuit_breaker
+    breaker_state = breaker.state if breaker is not None else None
+    pool = repository.connection_pool
+    in_use, created, maximum = int(pool.in_use_connections), int(pool.created_connections), int(pool.max_connections)
+    if status == "healthy":
+        if breaker_state is CircuitState.HALF_OPEN:
+            status = "degraded"
+            problems.append("circuit breaker half-open (recovering)")
+        if latency_ms is not None and latency_ms > slow_ms:
+            status = "degraded"
+            problems.append(f"slow ping: {latency_ms:.1f} ms > {slow_ms:g} ms")
+        if maximum and in_use >= pool_busy_ratio * maximum:
+            status = "degraded"
+            problems.append(f"connection pool nearly exhausted: {in_use}/{maximum} in use")
+    return HealthReport(
+        status=status,
+        target=target,
+        latency_ms=latency_ms,
+        server_version=version,
+        breaker_state=breaker_state.value if breaker_state is not None else None,
+        pool_in_use=in_use,
+        pool_created=created,
+        pool_max=maximum,
+        message="; ".join(problems) or None,
+        reachable=reachable,
+    )
+
+
+def format_report(report: HealthReport) -> str:
+    """The report as aligned lines for a terminal."""
+    latency = f"{report.latency_ms:.2f} ms" if report.latency_ms is not None else "-"
+    rows = [
+        ("target", report.target),
+        ("ping", latency),
+        ("server version", report.server_version or "-"),
+        ("circuit breaker", report.breaker_state or "off"),
+        ("pool", f"{report.pool_in_use} in use / {report.pool_created} open / {report.pool_max} max"),
+    ]
+    if report.message:
+        rows.append(("problem", report.message))
+    lines = [f"Redis: {report.status.upper()}"]
+    lines += [f"  {name:<16}{value}" for name, value in rows]
+    return "\n".join(lines)
+
+
+def exit_code(report: HealthReport) -> int:
+    """0 when Redis can serve, 3 when it cannot be reached, 1 otherwise."""
+    if report.healthy:
+        return EXIT_OK
+    return EXIT_UNREACHABLE if not report.reachable else EXIT_UNHEALTHY
+
+
+def check_config(url: str, timeout: float) -> RedisConfig:
+    """The config the ``check`` command uses: one attempt, no breaker, ``timeout`` everywhere."""
+    return RedisConfig(
+        url=url,
+        retry_policy={"retries": 0},
+        circuit_breaker=False,
+        operation_timeout=timeout,
+        connection_pool={"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_connections": 2},
+        client_name="neuroglia-redis-check",
+    )
+
+
+async def run_check(
+    url: str, *, timeout: float = DEFAULT_TIMEOUT, out: TextIO | None = None, as_json: bool = False
+) -> int:
+    """Check the Redis at ``url``, print the report to ``out``, return the exit code.
+
+    Raises :class:`~neuroglia.data.redis.ConfigurationError` for a bad URL.
+    """
+    stream = out if out is not None else sys.stdout
+    repository = RedisRepository(check_config(url, timeout))
+    try:
+        report = await check_health(repository, timeout=timeout)
+    finally:
+        await repository.disconnect()
+    print(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report), file=stream)
+    return exit_code(report)
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, with_connection_options: bool = True) -> None:
+    """Add the ``check`` command's options (``--url`` and ``--timeout`` unless told not to, ``--json``)."""
+    if with_connection_options:
+        parser.add_argument(
+            "--url",
+            default=os.environ.get("REDIS_URL") or "redis://localhost:6379/0",
+            metavar="URL",
+            help="where Redis is (default: $REDIS_URL, else redis://localhost:6379/0)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=DEFAULT_TIMEOUT,
+            metavar="SECONDS",
+            help=f"connect and reply timeout (default: {DEFAULT_TIMEOUT:g})",
+        )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``check``: parse ``argv``, check, print, return the exit code (never a traceback)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m neuroglia.data.redis check",
+        description="Check a Redis: ping latency, server version, breaker state and pool usage.",
+        epilog="exit codes: 0 healthy or degraded, 1 unhealthy, 2 bad usage or configuration, 3 unreachable",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be > 0, got {args.timeout!r}")
+    try:
+        return asyncio.run(run_check(args.url, timeout=args.timeout, as_json=args.json))
+    except ConfigurationError as exc:
+        print(f"{parser.prog}: error: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,208 @@
+"""Contract: Lua scripts, pipelines and MULTI/EXEC transactions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from neuroglia.data.redis import (
+    CacheCommandError,
+    InvalidArgumentError,
+    Pipeline,
+    RedisRepository,
+    Script,
+)
+
+COMPARE_AND_SET = """
+-- KEYS[1]: the key; ARGV[1]: expected value; ARGV[2]: new value
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2])
+    return 1
+end
+return 0
+"""
+
+
+# -- scripts -------------------------------------------------------------------
+
+
+async def test_register_script_runs_and_reruns(backend: RedisRepository) -> None:
+    script = backend.register_script(COMPARE_AND_SET)
+    assert isinstance(script, Script)
+    assert len(script.sha) == 40
+    await backend.set_async("k", "old")
+    assert await script(keys=["k"], args=["old", "new"]) == 1  # first run: EVAL fallback
+    assert await backend.get_async("k") == "new"
+    assert await script(keys=["k"], args=["old", "newer"]) == 0  # cached: EVALSHA
+    assert await backend.get_async("k") == "new"
+
+
+async def test_script_keys_get_the_prefix(backend: RedisRepository, prefixed_backend: RedisRepository) -> None:
+    script = prefixed_backend.register_script("return redis.call('SET', KEYS[1], ARGV[1])")
+    assert await script(keys=["k"], args=["v"]) == "OK"
+    assert await backend.get_async("app:k") == "v"
+
+
+async def test_eval_async_replies(backend: RedisRepository) -> None:
+    assert await backend.eval_async("return 42") == 42
+    assert await backend.eval_async("return ARGV[1] .. ARGV[2]", args=["piz", "za"]) == "pizza"
+    assert await backend.eval_async("return {KEYS[1], ARGV[1], 7}", keys=["k"], args=[1]) == ["k", "1", 7]
+    assert await backend.eval_async("return redis.call('GET', KEYS[1])", keys=["missing"]) is None
+
+
+async def test_script_errors_are_command_errors(backend: RedisRepository) -> None:
+    with pytest.raises(CacheCommandError):
+        await backend.eval_async("return redis.call('NOPE')")
+    with pytest.raises(InvalidArgumentError, match="script"):
+        backend.register_script("   ")
+
+
+# -- pipelines -------------------------------------------------------------------
+
+
+async def test_pipeline_results_in_order(backend: RedisRepository) -> None:
+    pipe = backend.pipeline()
+    assert isinstance(pipe, Pipeline)
+    pipe.set_async("a", "1")
+    pipe.incr_async("n")
+    pipe.incr_async("n", 5)
+    pipe.get_async("a")
+    pipe.get_async("missing")
+    pipe.rpush_async("l", "x", "y")
+    pipe.lrange_async("l")
+    pipe.hset_async("h", {"f": "v"})
+    pipe.hgetall_async("h")
+    pipe.zadd_async("z", {"m": 2})
+    pipe.zrange_async("z", 0, -1, withscores=True)
+    assert len(pipe) == 11
+    assert await pipe.execute() == [True, 1, 6, "1", None, 2, ["x", "y"], 1, {"f": "v"}, 1, [("m", 2.0)]]
+    assert len(pipe) == 0
+
+
+async def test_pipeline_calls_chain(backend: RedisRepository) -> None:
+    results = await backend.pipeline().set_async("a", "1").set_async("b", "2").get_many_async(["a", "b"]).execute()
+    assert results == [True, True, {"a": "1", "b": "2"}]
+
+
+async def test_pipeline_queue_may_be_awaited(backend: RedisRepository) -> None:
+    pipe = backend.pipeline()
+    await pipe.set_async("a", "1")
+    await pipe.get_async("a")
+    assert await backend.exists_async("a") is False  # nothing sent yet
+    assert await pipe.execute() == [True, "1"]
+
+
+async def test_pipeline_with_a_prefix(backend: RedisRepository, prefixed_backend: RedisRepository) -> None:
+    assert await prefixed_backend.pipeline().set_async("k", "v").get_async("k").execute() == [True, "v"]
+    assert await backend.get_async("app:k") == "v"
+
+
+async def test_async_with_executes_at_exit(backend: RedisRepository) -> None:
+    async with backend.pipeline() as pipe:
+        pipe.set_async("a", "1")
+        pipe.incr_async("n")
+        assert await backend.exists_async("a") is False
+    assert pipe.results == [True, 1]
+    assert await backend.get_async("a") == "1"
+
+
+async def test_async_with_discards_on_exception(backend: RedisRepository) -> None:
+    async def fail_inside(pipe: Pipeline) -> None:
+        async with pipe:
+            pipe.set_async("a", "1")
+            pipe.incr_async("n")
+            raise RuntimeError("kitchen on fire")
+
+    pipe = backend.pipeline()
+    with pytest.raises(RuntimeError, match="kitchen on fire"):
+        await fail_inside(pipe)
+    assert pipe.results is None
+    assert len(pipe) == 0
+
+    tx = backend.transaction()
+    with pytest.raises(RuntimeError, match="kitchen on fire"):
+        await fail_inside(tx)
+    assert tx.results is None
+    assert await backend.get_many_async(["a", "n"]) == {"a": None, "n": None}
+
+
+async def test_bad_input_in_a_pipeline_fails_at_once_and_sends_nothing(backend: RedisRepository) -> None:
+    pipe = backend.pipeline()
+    pipe.set_async("ok", "1")
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        pipe.set_async("", "x")
+    assert len(pipe) == 1
+    pipe.discard()
+    assert await pipe.execute() == []
+    assert await backend.exists_async("ok") is False
+    with pytest.raises(AttributeError, match="cannot be queued"):
+        pipe.scan_async("*")
+
+
+async def test_transaction_runs_as_a_block(backend: RedisRepository) -> None:
+    async with backend.transaction() as tx:
+        tx.set_async("a", "1").set_async("b", "2").incr_async("n")
+    assert tx.transaction is True
+    assert tx.results == [True, True, 1]
+    assert await backend.pipeline(transaction=True).get_async("a").get_async("b").execute() == ["1", "2"]
+
+
+async def test_transaction_is_atomic_for_a_concurrent_reader(backend: RedisRepository) -> None:
+    await backend.set_many_async({"left": 0, "right": 0})
+    rounds = 150
+    seen: list[tuple[str | None, str | None]] = []
+    writer_done = asyncio.Event()
+
+    async def writer() -> None:
+        try:
+            for _ in range(rounds):
+                async with backend.transaction() as tx:
+                    tx.incr_async("left")
+                    tx.set_async("marker", "between")
+                    tx.incr_async("right")
+                await asyncio.sleep(0)
+        finally:
+            writer_done.set()
+
+    async def reader() -> None:
+        while not writer_done.is_set():
+            values = await backend.get_many_async(["left", "right"])
+            seen.append((values["left"], values["right"]))
+
+    await asyncio.wait_for(asyncio.gather(writer(), reader(), reader()), timeout=30)
+    assert seen, "the reader never ran"
+    assert all(left == right for left, right in seen), [s for s in seen if s[0] != s[1]][:5]
+    assert await backend.get_many_async(["left", "right"]) == {"left": str(rounds), "right": str(rounds)}
+
+
+async def test_failed_command_in_a_transaction(backend: RedisRepository) -> None:
+    await backend.hset_async("h", "f", "v")
+    tx = backend.transaction()
+    tx.set_async("a", "1").lpush_async("h", "x").incr_async("n")
+    results = await tx.execute(raise_on_error=False)
+    assert results[0] is True
+    assert isinstance(results[1], CacheCommandError)
+    assert "WRONGTYPE" in str(results[1])
+    assert results[2] == 1
+    # Redis does not roll back: the other commands applied, the hash is intact.
+    assert await backend.get_async("a") == "1"
+    assert await backend.hgetall_async("h") == {"f": "v"}
+
+    tx = backend.transaction()
+    tx.incr_async("n").lpush_async("h", "x").incr_async("n")
+    with pytest.raises(CacheCommandError, match="WRONGTYPE"):
+        await tx.execute()
+    assert tx.results is not None
+    assert tx.results[0] == 2
+    assert tx.results[2] == 3
+
+
+async def test_failed_command_in_a_pipeline(backend: RedisRepository) -> None:
+    await backend.set_async("word", "pizza")
+    pipe = backend.pipeline()
+    pipe.incr_async("word").get_async("word")
+    with pytest.raises(CacheCommandError, match="not an integer"):
+        await pipe.execute()
+    assert pipe.results is not None
+    assert pipe.results[1] == "pizza"

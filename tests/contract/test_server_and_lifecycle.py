@@ -1,0 +1,116 @@
+"""Contract: server commands and the repository's lifetime (connect, disconnect, lazy use)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from neuroglia.data.redis import ConnectionPoolInfo, RedisConfig, RedisRepository
+
+RepoFactory = Callable[..., Awaitable[RedisRepository]]
+
+
+async def test_ping(backend: RedisRepository) -> None:
+    assert await backend.ping() is True
+    assert await backend.ping_async() is True
+
+
+async def test_info(backend: RedisRepository) -> None:
+    info = await backend.info()
+    assert isinstance(info, dict)
+    assert str(info["redis_version"]).split(".")[0].isdigit()
+    memory = await backend.info("memory")
+    assert isinstance(memory["used_memory"], int)
+    assert memory["used_memory"] > 0 or await backend.dbsize() == 0
+
+
+async def test_dbsize_and_flushdb(backend: RedisRepository) -> None:
+    assert await backend.dbsize() == 0
+    await backend.set_many_async({"a": "1", "b": "2"})
+    await backend.sadd_async("s", "m")
+    assert await backend.dbsize() == 3
+    assert await backend.flushdb() is True
+    assert await backend.dbsize() == 0
+    await backend.set_async("c", "3")
+    assert await backend.flushdb(asynchronous=True) is True
+    assert await backend.dbsize() == 0
+
+
+async def test_memory_usage(backend: RedisRepository) -> None:
+    await backend.set_async("big", "x" * 10_000)
+    await backend.set_async("small", "x")
+    total = await backend.memory_usage()
+    big = await backend.memory_usage("big")
+    small = await backend.memory_usage("small")
+    assert isinstance(total, int)
+    assert total > 0
+    assert big >= 10_000
+    assert 0 < small < big
+    assert await backend.memory_usage("missing") == 0
+
+
+async def test_connect_disconnect_and_reconnect(backend_kind: str, repo_factory: RepoFactory) -> None:
+    repo = await repo_factory()
+    assert repo.is_connected is True
+    await repo.disconnect()
+    assert repo.is_connected is False
+    await repo.disconnect()  # twice is harmless
+    await repo.connect()
+    assert repo.is_connected is True
+    await repo.set_async("k", "v")
+    await repo.disconnect()
+    # A command after disconnect reconnects lazily.
+    assert await repo.set_async("k2", "v2") is True
+    assert await repo.get_async("k2") == "v2"
+    assert repo.is_connected is True
+
+
+async def test_lazy_connection_on_first_use(backend: RedisRepository) -> None:
+    repo = RedisRepository(backend.config)
+    try:
+        assert repo.is_connected is False
+        assert await repo.connection_pool.created_connections == 0
+        await backend.set_async("k", "v")
+        assert await repo.get_async("k") == "v"
+        assert repo.is_connected is True
+    finally:
+        await repo.disconnect()
+
+
+async def test_async_with_repository(backend: RedisRepository) -> None:
+    async with RedisRepository(backend.config) as repo:
+        assert repo.is_connected is True
+        await repo.set_async("inside", "yes")
+    assert repo.is_connected is False
+    assert await backend.get_async("inside") == "yes"
+
+
+async def test_connection_pool_figures(backend: RedisRepository) -> None:
+    await backend.set_async("k", "v")
+    pool = backend.connection_pool
+    assert isinstance(pool, ConnectionPoolInfo)
+    created = await pool.created_connections
+    assert isinstance(created, int)
+    assert created >= 1
+    assert pool.created_connections >= 1  # readable without await too
+    assert await pool.in_use_connections == 0
+    assert await pool.available_connections == created
+    assert await pool.max_connections == backend.config.pool.max_connections
+
+
+async def test_pool_size_from_config(repo_factory: RepoFactory) -> None:
+    repo = await repo_factory(connection_pool_size=3)
+    assert await repo.connection_pool.max_connections == 3
+
+
+async def test_default_config_is_the_embedded_backend() -> None:
+    async with RedisRepository() as repo:
+        assert repo.config.scheme == "memory"
+        await repo.set_async("k", "v")
+        assert await repo.get_async("k") == "v"
+    assert RedisConfig().scheme == "memory"
+
+
+async def test_repr_names_the_location(backend: RedisRepository) -> None:
+    text = repr(backend)
+    assert "RedisRepository(" in text
+    assert backend.config.redacted_url in text

@@ -1,0 +1,312 @@
+"""Cancellation safety and the bounded pool, through a delaying TCP proxy.
+
+The redis-py CVE-2023-28858/28859 scenario: a command cancelled after it was
+sent but before its reply was read must not leave that reply on a pooled
+connection, where the next caller would read it as its own. Here replies are
+delayed by a proxy so that cancellations land mid-read, many times over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from faultkit import OPERATION_TIMEOUT, fast_config, outcome
+
+from neuroglia.data.redis import (
+    CacheException,
+    CacheTimeoutError,
+    CacheUnavailableError,
+    CircuitState,
+    RedisRepository,
+)
+from neuroglia.data.redis.testing import RedisServer
+
+if TYPE_CHECKING:
+    from proxy import TcpProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+MakeRepo = Callable[..., RedisRepository]
+MARGIN = 0.75
+
+
+async def seed(server: RedisServer, make_repo: MakeRepo, count: int) -> dict[str, str]:
+    """Write ``key<i> = value<i>`` directly to the server (not through the proxy)."""
+    direct = make_repo(fast_config(server.url))
+    values = {f"key{i}": f"value{i}" for i in range(count)}
+    await direct.set_many_async(values)
+    return values
+
+
+async def test_the_next_command_gets_its_own_reply_after_a_cancel_mid_read(
+    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+) -> None:
+    values = await seed(server, make_repo, 50)
+    repo = make_repo(fast_config(proxy.url, max_connections=1))  # one connection: a stray reply would be read
+    proxy.reply_delay = 0.004
+    rng = random.Random(28858)
+    cancelled = 0
+    for i in range(150):
+        victim, next_key = f"key{i % 50}", f"key{(i * 7 + 3) % 50}"
+        task = asyncio.create_task(repo.get_async(victim))
+        # Cancel at every stage: before the send, right after it, mid-reply.
+        if i % 3 == 0:
+            await asyncio.sleep(0)
+        elif i % 3 == 1:
+            await asyncio.sleep(rng.uniform(0, 0.004))
+        else:
+            await asyncio.sleep(0.002)
+        if task.cancel():
+            cancelled += 1
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        else:
+            assert task.result() == values[victim]
+        assert await repo.get_async(next_key) == values[next_key]
+    assert cancelled >= 100
+    assert int(repo.connection_pool.in_use_connections) == 0
+
+
+async def test_wait_for_timeouts_mid_read_never_cross_replies(
+    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+) -> None:
+    values = await seed(server, make_repo, 40)
+    repo = make_repo(fast_config(proxy.url, max_connections=3))
+    proxy.reply_delay = 0.003
+    rng = random.Random(28859)
+
+    async def reader(n: int) -> int:
+        """Read keys under short timeouts; every reply that arrives must be this key's value."""
+        timed_out = 0
+        for j in range(25):
+            key = f"key{(n * 13 + j) % 40}"
+            try:
+                value = await asyncio.wait_for(repo.get_async(key), rng.uniform(0.0005, 0.008))
+            except TimeoutError:
+                timed_out += 1
+            except CacheException:
+                continue  # the pool wait or the deadline: fine, as long as nothing crosses
+            else:
+                assert value == values[key], (key, value)
+        return timed_out
+
+    timed_out = sum(await asyncio.gather(*(reader(n) for n in range(8))))
+    assert timed_out > 0
+    # Afterwards every connection is clean.
+    results = await asyncio.gather(*(repo.get_async(k) for k in values))
+    assert results == list(values.values())
+    assert int(repo.connection_pool.in_use_connections) == 0
+
+
+async def test_the_operation_deadline_mid_read_never_crosses_replies(
+    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+) -> None:
+    values = await seed(server, make_repo, 20)
+    repo = make_repo(fast_config(proxy.url, max_connections=1, operation_timeout=0.03, circuit_breaker=False))
+    proxy.reply_delay = 0.02
+    hits = timeouts = 0
+    for i in range(60):
+        key = f"key{i % 20}"
+        # Past, well within, near the deadline (a new connection costs a delayed handshake too).
+        proxy.reply_delay = (0.05, 0.003, 0.02)[i % 3]
+        result = await outcome(repo.get_async(key))
+        if isinstance(result, CacheException):
+            assert isinstance(result, CacheTimeoutError), result
+            timeouts += 1
+        else:
+            assert result == values[key]
+            hits += 1
+    assert hits
+    assert timeouts
+    proxy.reply_delay = 0
+    assert [await repo.get_async(k) for k in values] == list(values.values())
+
+
+async def test_pipelines_cancelled_mid_read_never_cross_replies(
+    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+) -> None:
+    values = await seed(server, make_repo, 30)
+    repo = make_repo(fast_config(proxy.url, max_connections=1))
+    proxy.reply_delay = 0.003
+    rng = random.Random(7)
+    for i in range(60):
+        keys = [f"key{(i + j) % 30}" for j in range(5)]
+        pipe = repo.pipeline()
+        for key in keys:
+            pipe.get_async(key)
+        task = asyncio.create_task(pipe.execute())
+        await asyncio.sleep(rng.uniform(0, 0.004))
+        task.cancel()
+        try:
+            results = await task
+        except asyncio.CancelledError:
+            pass
+        else:
+            assert results == [values[k] for k in keys]
+        other = f"key{(i * 11) % 30}"
+        assert await repo.get_async(other) == values[other]
+    assert int(repo.connection_pool.in_use_connections) == 0
+
+
+async def test_a_thousand_cancelled_operations_leak_no_connection(
+    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+) -> None:
+    values = await seed(server, make_repo, 20)
+    max_connections = 5
+    repo = make_repo(fast_config(proxy.url, max_connections=max_connections))
+    proxy.reply_delay = 0.002
+    rng = random.Random(1000)
+    cancelled = 0
+    for batch in range(20):
+        tasks = [
+            asyncio.create_task(
+                repo.get_async(f"key{(batch + n) % 20}")
+                if n % 4
+                else repo.incr_async("counter")
+                if n % 8
+                else repo.set_async(f"key{n % 20}", f"value{n % 20}")
+            )
+            for n in range(50)
+        ]
+        await asyncio.sleep(rng.uniform(0, 0.006))
+        for task in tasks:
+            if rng.random() < 0.9 and task.cancel():
+                cancelled += 1
+        # A second cancel for some, as a caller's own timeout racing a shutdown would do.
+        await asyncio.sleep(0)
+        for task in tasks[::7]:
+            task.cancel()
+        for task in tasks:
+            try:
+                result = await task
+            except asyncio.CancelledError:
+                continue
+            except CacheUnavailableError:
+                continue  # a pool wait or the deadline; a stray reply would show below
+            assert result is not None
+    assert cancelled >= 700
+    assert int(repo.connection_pool.in_use_connections) == 0
+    assert int(repo.connection_pool.created_connections) <= max_connections
+    # Every connection still works and answers its own commands.
+    got = await asyncio.gather(*(repo.get_async(k) for k in values))
+    assert got == list(values.values())
+    assert int(repo.connection_pool.created_connections) <= max_connections
+    assert repo.circuit_breaker is not None
+    assert repo.circuit_breaker.state is CircuitState.CLOSED  # cancellations are not failures
+
+
+# -- the bounded pool ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_pool_exhausted_waits_then_raises(server: RedisServer, make_repo: MakeRepo, retries: int) -> None:
+    repo = make_repo(
+        fast_config(
+            server.url,
+            max_connections=2,
+            pool_timeout=0.3,
+            operation_timeout=0.8,
+            circuit_breaker=False,
+            retry_policy={"retries": retries, "retry_delay": 0.01},
+        )
+    )
+    holders = [asyncio.create_task(outcome(repo.blpop_async(f"empty{i}", timeout=2))) for i in range(2)]
+    try:
+        await asyncio.sleep(0.2)
+        assert int(repo.connection_pool.in_use_connections) == 2
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result = await outcome(repo.get_async("menu"))
+        elapsed = loop.time() - started
+        assert isinstance(result, CacheTimeoutError), result
+        assert elapsed >= 0.3 * 0.9  # it waited for a free connection first
+        if retries == 0:
+            assert "no connection became free" in str(result)
+            assert elapsed <= 0.3 + MARGIN
+        else:
+            # Never sent, so retried (waiting again), until the operation deadline.
+            assert elapsed <= 0.8 + MARGIN
+        assert int(repo.connection_pool.created_connections) == 2  # never more than the bound
+    finally:
+        for holder in holders:
+            holder.cancel()
+        await asyncio.gather(*holders, return_exceptions=True)
+    assert await repo.get_async("menu") is None
+    assert int(repo.connection_pool.in_use_connections) == 0
+
+
+async def test_a_waiter_gets_the_connection_released_within_pool_timeout(
+    server: RedisServer, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(fast_config(server.url, max_connections=1, pool_timeout=2.0, operation_timeout=3.0))
+    await repo.set_async("menu", "margherita")
+    holder = asyncio.create_task(repo.blpop_async("empty", timeout=0.3))
+    await asyncio.sleep(0.05)
+    assert await repo.get_async("menu") == "margherita"  # waited for the BLPOP to end
+    assert await holder is None
+
+
+async def test_pipelines_and_commands_share_the_pool_bound(server: RedisServer, make_repo: MakeRepo) -> None:
+    repo = make_repo(fast_config(server.url, max_connections=2, pool_timeout=2.0, operation_timeout=3.0))
+    await repo.set_async("menu", "margherita")
+
+    async def pipeline_read() -> list[Any]:
+        pipe = repo.pipeline()
+        pipe.get_async("menu")
+        pipe.incr_async("pipelined")
+        return await pipe.execute()
+
+    async def command_read() -> Any:
+        return await repo.get_async("menu")
+
+    # Far more concurrent work than connections: everyone waits its turn, nobody
+    # is refused with "too many connections", and the pool never exceeds its bound.
+    results = await asyncio.gather(*(pipeline_read() if n % 2 else command_read() for n in range(60)))
+    for n, result in enumerate(results):
+        if n % 2:
+            assert result[0] == "margherita"
+        else:
+            assert result == "margherita"
+    assert await repo.get_async("pipelined") == "30"
+    assert int(repo.connection_pool.created_connections) <= 2
+    assert int(repo.connection_pool.in_use_connections) == 0
+
+
+async def test_cut_connections_through_the_proxy(server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo) -> None:
+    repo = make_repo(fast_config(proxy.url, circuit_breaker=False))
+    await repo.set_async("menu", "margherita")
+    proxy.reply_delay = 0.05
+    for _ in range(5):
+        tasks = [asyncio.create_task(outcome(repo.get_async("menu"))) for _ in range(10)]
+        await asyncio.sleep(0.02)
+        await proxy.cut_all()
+        for result in await asyncio.gather(*tasks):
+            assert result == "margherita" or isinstance(result, CacheUnavailableError), result
+    proxy.reply_delay = 0
+    assert await repo.get_async("menu") == "margherita"
+
+
+async def test_a_silent_network_partition_is_bounded_by_the_deadline(
+    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+) -> None:
+    repo = make_repo(fast_config(proxy.url, socket_timeout=0.3, operation_timeout=0.6))
+    await repo.set_async("menu", "margherita")
+    proxy.hold_replies = True  # connections stay open, replies never come
+    try:
+        loop = asyncio.get_running_loop()
+        for call in (lambda: repo.get_async("menu"), lambda: repo.incr_async("n")):
+            started = loop.time()
+            result = await outcome(call())
+            assert isinstance(result, CacheTimeoutError), result
+            assert loop.time() - started <= 0.6 + MARGIN
+    finally:
+        proxy.hold_replies = False
+    assert await repo.get_async("menu") == "margherita"
+    assert await repo.get_async("n") in ("1", None)
+    assert OPERATION_TIMEOUT > 0
