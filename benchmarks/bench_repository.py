@@ -89,12 +89,13 @@ class Tally:
         )
 
 
-async def run_sequential(op: Op, keys: list[str], n: int, start: int, tally: Tally) -> None:
+async def run_sequential(op: Op, keys: list[str], n: int, start: int, tally: Tally, collect: bool = True) -> None:
     """``n`` operations one after the other, each one timed."""
     latencies = [0] * n
     nkeys = len(keys)
     clock = time.perf_counter_ns
-    gc.collect()
+    if collect:
+        gc.collect()
     cpu = time.process_time()
     started = clock()
     for i in range(start, start + n):
@@ -107,7 +108,7 @@ async def run_sequential(op: Op, keys: list[str], n: int, start: int, tally: Tal
     tally.latencies += latencies
 
 
-async def run_concurrent(op: Op, keys: list[str], n: int, tasks: int, tally: Tally) -> None:
+async def run_concurrent(op: Op, keys: list[str], n: int, tasks: int, tally: Tally, collect: bool = True) -> None:
     """``n`` operations spread over ``tasks`` concurrent tasks."""
     per_task = max(1, n // tasks)
     nkeys = len(keys)
@@ -116,7 +117,8 @@ async def run_concurrent(op: Op, keys: list[str], n: int, tasks: int, tally: Tal
         for i in range(per_task):
             await op(keys[(offset + i) % nkeys])
 
-    gc.collect()
+    if collect:
+        gc.collect()
     cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker(t * per_task) for t in range(tasks)))
@@ -344,6 +346,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         load = None
     return {
+        "source": source_revision(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
@@ -357,6 +360,90 @@ def machine() -> dict[str, Any]:
     }
 
 
+def source_revision() -> str:
+    """The commit of the library measured, marked when ``src/`` has local changes."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "../src"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except OSError:
+        return "?"
+    return f"{head or '?'}{' + local changes in src/' if dirty else ''}"
+
+
+async def profile(args: argparse.Namespace, url: str) -> None:
+    """cProfile of the repository's GET path, sequential then concurrent (no benchmark)."""
+    import cProfile
+    import pstats
+
+    repo = build_repository(url, args.pool_size)
+    await repo.connect()
+    value = "v" * args.value_size
+    keys = [f"bench:{i:06d}" for i in range(args.keys)]
+    await repo.set_many_async(dict.fromkeys(keys, value))
+    await run_sequential(repo.get_async, keys, 500, 0, Tally())
+    await run_concurrent(repo.get_async, keys, 2000, args.concurrency, Tally())
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await run_sequential(repo.get_async, keys, args.seq_ops, 0, Tally(), collect=False)
+    await run_concurrent(repo.get_async, keys, args.conc_ops, args.concurrency, Tally(), collect=False)
+    profiler.disable()
+    await repo.disconnect()
+    print(f"cProfile: {args.seq_ops} sequential + {args.conc_ops} concurrent get_async calls")
+    stats = pstats.Stats(profiler)
+    stats.strip_dirs().sort_stats("tottime").print_stats(30)
+
+
+class _StubTransport:
+    """A transport that answers at once: what is left to time is the library's own code."""
+
+    async def execute(self, args: tuple[Any, ...]) -> Any:
+        await asyncio.sleep(0)  # one trip through the event loop, as a real reply takes
+        return b"value"
+
+    async def execute_blocking(self, args: tuple[Any, ...], timeout: float) -> Any:
+        return await self.execute(args)
+
+    async def execute_many(self, commands: Any, *, transaction: bool) -> list[Any]:
+        return [b"value" for _ in commands]
+
+    async def close(self) -> None:
+        return None
+
+    def pool_stats(self) -> Any:
+        return None
+
+
+async def overhead(args: argparse.Namespace) -> dict[str, float]:
+    """Microseconds per ``get_async`` above a stub transport, with and without the deadline.
+
+    No network and no redis-py: the figure is what the repository's own layers
+    (method wrapper, validation, the execute chokepoint, reply parsing) cost per
+    call, far less noisy than any end-to-end ratio.
+    """
+    url = "redis://127.0.0.1:1/0"  # never dialled: the stub answers
+    contenders: dict[str, Op] = {
+        "stub transport alone": lambda k: _StubTransport().execute(("GET", k)),
+        "get_async (defaults)": RedisRepository(RedisConfig(url=url), transport=_StubTransport()).get_async,
+        "get_async, operation_timeout=None": RedisRepository(
+            RedisConfig(url=url, operation_timeout=None), transport=_StubTransport()
+        ).get_async,
+    }
+    keys = ["k"]
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for rnd in range(15):
+        names = list(contenders) if rnd % 2 == 0 else list(contenders)[::-1]
+        for name in names:
+            tally = Tally()
+            await run_sequential(contenders[name], keys, 10000, 0, tally, collect=False)
+            samples[name].append(tally.elapsed / tally.ops * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -366,7 +453,7 @@ def print_table(report: dict[str, Any]) -> None:
     print()
     print(f"RedisRepository vs raw redis.asyncio   {m['date']}")
     print(f"  {m['cpus']} x {m['cpu_model']}, Python {m['python']}, redis-py {m['redis_py']}, hiredis {m['hiredis']}")
-    print(f"  {m['redis_server']}")
+    print(f"  {m['redis_server']}; library at {m['source']}")
     raw_pool = "BlockingConnectionPool" if p["raw_pool"] == "blocking" else "ConnectionPool"
     print(
         f"  parsers: repository={s['parsers'][REPOSITORY]} raw={s['parsers'][RAW]};"
@@ -454,6 +541,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="PATH",
         help="write the full report as JSON to PATH ('-' or no PATH: to stdout, without the table)",
     )
+    ap.add_argument("--profile", action="store_true", help="instead of the benchmark, cProfile the GET path")
+    ap.add_argument(
+        "--overhead", action="store_true", help="instead of the benchmark, time the library's own layers on a stub"
+    )
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = ap.parse_args(argv)
@@ -475,6 +566,17 @@ def main(argv: list[str] | None = None) -> int:
     with RedisServer() as server:
         if not args.quiet:
             print(f"private redis-server on {server.url} (pid {server.pid})", file=sys.stderr)
+        if args.profile:
+            asyncio.run(profile(args, server.url))
+            return 0
+        if args.overhead:
+            figures = asyncio.run(overhead(args))
+            print("median wall time per call, us (15 rounds x 10000 calls):")
+            base = figures["stub transport alone"]
+            for name, us in figures.items():
+                extra = "" if us is base else f"   (+{us - base:.2f} over the stub)"
+                print(f"  {name:<36}{us:>8.2f}{extra}")
+            return 0
         summary = asyncio.run(bench(args, server.url))
     params = ["rounds", "slices", "seq_ops", "conc_ops", "concurrency", "pool_size"]
     params += ["batch", "batch_iterations", "keys", "value_size", "raw_pool", "with_no_deadline"]

@@ -11,7 +11,6 @@ own, so that registrations of one test never leak into the next.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,11 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def fresh_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def fresh_services(monkeypatch: pytest.MonkeyPatch) -> Any:
     """A new, empty class-level ServiceCollection for the framework's builders (restored after the test)."""
     from neuroglia.dependency_injection import ServiceCollection
     from neuroglia.hosting.abstractions import ApplicationBuilderBase
 
     services = ServiceCollection()
     monkeypatch.setattr(ApplicationBuilderBase, "services", services)
-    yield services
+    return services

@@ -110,7 +110,7 @@ async def test_a_wrong_password_is_unhealthy_but_reachable(private_server: Redis
 
 
 async def test_the_breaker_open_then_half_open(redis_server: RedisEndpoint, fake_clock: FakeClock) -> None:
-    breaker = CircuitBreakerPolicy(failure_threshold=1, recovery_timeout=10, success_threshold=2, clock=fake_clock)
+    breaker = CircuitBreakerPolicy(failure_threshold=1, recovery_timeout=10, success_threshold=3, clock=fake_clock)
     repo = redis_server.repository(circuit_breaker=breaker)
     breaker.on_failure(breaker.before_call())  # as if a command had just failed
     report = await check_health(repo)
@@ -119,7 +119,7 @@ async def test_the_breaker_open_then_half_open(redis_server: RedisEndpoint, fake
     assert report.message is not None
     assert report.message.startswith("circuit breaker open")
     fake_clock.advance(10)
-    report = await check_health(repo)  # the ping is the first trial call; one more is needed
+    report = await check_health(repo)  # PING and INFO are two trial calls; a third is needed
     assert report.status == "degraded"
     assert report.healthy
     assert report.breaker_state == "half_open"

@@ -253,7 +253,8 @@ def test_register_prometheus_defaults_to_the_global_registry() -> None:
     try:
         assert prometheus_client.REGISTRY.get_sample_value("neuroglia_redis_global_test_cache_hit_total") == 2
     finally:
-        prometheus_client.REGISTRY.unregister(collector)
+        collector.unregister()
+    assert prometheus_client.REGISTRY.get_sample_value("neuroglia_redis_global_test_cache_hit_total") is None
 
 
 # -- OpenTelemetry --------------------------------------------------------------------
@@ -268,7 +269,7 @@ def otel_points(reader: InMemoryMetricReader) -> dict[tuple[str, frozenset[tuple
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
-                    points[(metric.name, frozenset(point.attributes.items()))] = point.value  # type: ignore[union-attr]
+                    points[(metric.name, frozenset(point.attributes.items()))] = point.value
     return points
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from faultkit import OPERATION_TIMEOUT, fast_config, outcome
+from faultkit import fast_config, outcome
 
 from neuroglia.data.redis import (
     CacheException,
@@ -295,18 +295,52 @@ async def test_cut_connections_through_the_proxy(server: RedisServer, proxy: Tcp
 async def test_a_silent_network_partition_is_bounded_by_the_deadline(
     server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
 ) -> None:
-    repo = make_repo(fast_config(proxy.url, socket_timeout=0.3, operation_timeout=0.6))
+    repo = make_repo(
+        fast_config(proxy.url, max_connections=1, socket_timeout=0.3, operation_timeout=0.6, circuit_breaker=False)
+    )
     await repo.set_async("menu", "margherita")
-    proxy.hold_replies = True  # connections stay open, replies never come
-    try:
-        loop = asyncio.get_running_loop()
-        for call in (lambda: repo.get_async("menu"), lambda: repo.incr_async("n")):
+    await repo.rpush_async("recent", "a", "b", "c", "d")
+    loop = asyncio.get_running_loop()
+    for call in (
+        lambda: repo.get_async("menu"),
+        lambda: repo.incr_async("n"),
+        lambda: repo.ltrim_async("recent", 1, -1),
+        lambda: repo.set_async("claim", "me", nx=True),
+    ):
+        assert await repo.ping()  # a live connection, so the command itself is sent
+        proxy.hold_replies = True  # requests reach the server; replies never come back
+        try:
             started = loop.time()
             result = await outcome(call())
             assert isinstance(result, CacheTimeoutError), result
             assert loop.time() - started <= 0.6 + MARGIN
-    finally:
-        proxy.hold_replies = False
+        finally:
+            proxy.hold_replies = False
+    # Each uncertain write ran exactly once on the server: none was resent.
     assert await repo.get_async("menu") == "margherita"
-    assert await repo.get_async("n") in ("1", None)
-    assert OPERATION_TIMEOUT > 0
+    assert await repo.get_async("n") == "1"
+    assert await repo.lrange_async("recent") == ["b", "c", "d"]
+    assert await repo.get_async("claim") == "me"
+
+
+async def test_a_full_pool_is_congestion_not_an_outage(server: RedisServer, make_repo: MakeRepo) -> None:
+    # Long blocking commands hold every connection of a healthy server: the other
+    # callers wait, then get CacheTimeoutError; the breaker must not open, or it
+    # would refuse every command for recovery_timeout while Redis is fine.
+    repo = make_repo(fast_config(server.url, max_connections=2, pool_timeout=0.1, retry_policy={"retries": 0}))
+    breaker = repo.circuit_breaker
+    assert breaker is not None
+    await repo.set_async("menu", "margherita")
+    holders = [asyncio.create_task(outcome(repo.blpop_async(f"jobs{i}", timeout=1))) for i in range(2)]
+    try:
+        await asyncio.sleep(0.1)
+        for _ in range(breaker.failure_threshold + 2):
+            result = await outcome(repo.get_async("menu"))
+            assert isinstance(result, CacheTimeoutError), result
+            assert "no connection became free" in str(result)
+        assert breaker.state is CircuitState.CLOSED
+    finally:
+        for holder in holders:
+            holder.cancel()
+        await asyncio.gather(*holders, return_exceptions=True)
+    assert await repo.get_async("menu") == "margherita"

@@ -33,7 +33,7 @@ from neuroglia.data.redis import (
     RedisRepository,
     RetryPolicy,
 )
-from neuroglia.data.redis._client import NotSentError, PoolStats
+from neuroglia.data.redis._client import NotSentError, PoolExhaustedError, PoolStats
 
 Step = BaseException | Callable[[], Awaitable[Any]] | Any
 
@@ -223,6 +223,57 @@ async def test_other_non_idempotent_commands_are_not_retried_after_a_timeout(
     with pytest.raises(CacheTimeoutError):
         await call(repo)
     assert [args[0] for args in transport.sent] == [name]
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda r: r.set_async("processed:o-1", "1", nx=True), "SET"),
+        (lambda r: r.hsetnx_async("orders", "o-1", "new"), "HSETNX"),
+    ],
+    ids=["SET NX", "HSETNX"],
+)
+async def test_set_if_absent_is_not_retried_after_an_uncertain_failure(
+    call: Callable[[RedisRepository], Awaitable[Any]], name: str
+) -> None:
+    # Its reply *is* the result ("was it written"): resent after the first one ran,
+    # it would answer "no" for this caller's own write, and a dedup or claim
+    # built on it would skip work that nobody did.
+    transport = ScriptedTransport(read_timeout())
+    repo = repository(transport)
+    with pytest.raises(CacheTimeoutError):
+        await call(repo)
+    assert [args[0] for args in transport.sent] == [name]
+    transport.script(refused(), 1 if name == "HSETNX" else b"OK")  # never sent: resending is safe
+    assert await call(repo) is True
+    assert len(transport.sent) == 3
+
+
+@pytest.mark.parametrize(
+    ("call", "resent"),
+    [
+        (lambda r: r.ltrim_async("recent", 0, 99), True),  # keep the first 100: the same twice
+        (lambda r: r.ltrim_async("recent", -100, -1), True),  # keep the last 100
+        (lambda r: r.ltrim_async("recent", 1, -1), False),  # drop the head: twice drops two
+        (lambda r: r.ltrim_async("recent", 0, -2), False),  # drop the tail
+        (lambda r: r.zremrangebyrank_async("top", 0, -51), True),  # keep the top 50
+        (lambda r: r.zremrangebyrank_async("top", 0, 2), False),  # the 3 lowest: twice removes 6
+        (lambda r: r.zremrangebyrank_async("top", -3, -1), False),  # the 3 highest
+    ],
+    ids=["ltrim-first", "ltrim-last", "ltrim-drop-head", "ltrim-drop-tail", "zrem-keep-top", "zrem-low", "zrem-high"],
+)
+async def test_rank_ranges_are_resent_only_when_applying_twice_changes_nothing(
+    call: Callable[[RedisRepository], Awaitable[Any]], resent: bool
+) -> None:
+    transport = ScriptedTransport(read_timeout(), 1)
+    repo = repository(transport)
+    if resent:
+        await call(repo)
+        assert len(transport.sent) == 2
+    else:
+        with pytest.raises(CacheTimeoutError):
+            await call(repo)
+        assert len(transport.sent) == 1
 
 
 async def test_incr_is_retried_after_not_sent() -> None:
@@ -505,3 +556,20 @@ async def test_pipeline_retries_never_outlive_the_operation_deadline() -> None:
         await pipe.execute()
     assert loop.time() - started < 0.2 + 0.5
     assert len(transport.batches) <= 5
+
+
+async def test_a_full_pool_is_retried_but_never_counted_by_the_breaker(clock: FakeClock) -> None:
+    def full() -> PoolExhaustedError:
+        return PoolExhaustedError(rex.ConnectionError("No connection available."))
+
+    transport = ScriptedTransport(full(), 5, *(full() for _ in range(10)))
+    repo = repository(transport, clock, retries=1)
+    assert await repo.incr_async("n") == 5  # never sent: even INCR may be resent
+    assert len(transport.sent) == 2
+    breaker = repo.circuit_breaker
+    assert breaker is not None
+    for _ in range(5):
+        with pytest.raises(CacheTimeoutError, match="no connection became free"):
+            await repo.get_async("menu")
+    assert breaker.state is CircuitState.CLOSED
+    assert breaker.failure_count == 0

@@ -205,6 +205,19 @@ async def test_sigstop_with_the_breaker_opens_then_recovers_on_sigcont(
         assert breaker.state is CircuitState.OPEN
         result, _ = await timed(repo.get_async("menu"))
         assert isinstance(result, CircuitOpenError)
+        # Still frozen after recovery_timeout: the half-open trial hangs, the
+        # operation deadline ends it, and that re-opens the breaker (not wedged).
+        await asyncio.sleep(breaker.recovery_timeout)
+        assert breaker.state is CircuitState.HALF_OPEN
+        trial = asyncio.create_task(timed(repo.get_async("menu")))
+        await asyncio.sleep(0.05)
+        others = [await timed(repo.get_async("menu")) for _ in range(5)]
+        assert all(isinstance(r, CircuitOpenError) for r, _ in others)  # one trial at a time
+        result, elapsed = await trial
+        assert isinstance(result, CacheTimeoutError), result
+        assert elapsed <= 0.4 + MARGIN
+        assert breaker.state is CircuitState.OPEN
+        assert breaker.opened_count == 2
     finally:
         server.resume()
     assert await wait_until_closed(repo, "menu") == "margherita"

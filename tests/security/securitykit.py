@@ -6,11 +6,13 @@ The servers of ``conftest.py``:
   names only the IP ``127.0.0.1`` (so ``localhost`` is a *wrong host name*),
   signed by a test CA; client certificates are optional.
 * ``mtls`` - the same, but a client certificate signed by the CA is required.
-* ``acl`` - the default user holds a password (the suite's admin), and the
-  user ``app`` may only touch ``app:*`` keys and may not run KEYS, FLUSHALL,
-  FLUSHDB, CONFIG or DEBUG. Passwords are given to the server as SHA-256
-  hashes, so they never appear on its command line.
-* ``plain`` - a plain server for the property-based tests.
+* ``self_signed`` - a TLS port presenting a self-signed certificate.
+* ``acl`` - the default user holds a password (the suite's admin); the user
+  ``app`` may only touch ``app:*`` keys and may not run KEYS, FLUSHALL,
+  FLUSHDB, CONFIG or DEBUG; the user ``strict`` may only touch ``app:*`` keys
+  and run no ``@dangerous`` command but INFO. Passwords are given to the
+  server as SHA-256 hashes, so they never appear on its command line.
+* ``plain`` - a plain server for the envelope, key, limit and property tests.
 
 Certificates are made by ``trustme`` in a temporary folder.
 """
@@ -32,6 +34,7 @@ RepoFactory = Callable[..., Awaitable[RedisRepository]]
 ADMIN_PASSWORD = "adm-" + secrets.token_urlsafe(24)
 APP_PASSWORD = "app-" + secrets.token_urlsafe(24)
 APP_USER = "app"
+STRICT_USER = "strict"
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,13 @@ def sha256_password(password: str) -> str:
 
 
 def acl_server_args() -> list[str]:
-    """The ACL of the ``acl`` server: an admin default user and the restricted ``app`` user."""
+    """The ACL of the ``acl`` server: an admin default user and the restricted ``app`` and ``strict`` users."""
     return [
         "--enable-debug-command", "local",  # so that DEBUG is refused by the ACL, not by the server
         "--user", "default", "on", sha256_password(ADMIN_PASSWORD), "~*", "&*", "+@all",
         "--user", APP_USER, "on", sha256_password(APP_PASSWORD), "resetchannels", "~app:*",
         "+@all", "-keys", "-flushall", "-flushdb", "-config", "-debug",
+        # The least-privilege rule docs/security.md recommends: no @dangerous command but INFO.
+        "--user", STRICT_USER, "on", sha256_password(APP_PASSWORD), "resetchannels", "~app:*",
+        "+@all", "-@dangerous", "+info",
     ]  # fmt: skip

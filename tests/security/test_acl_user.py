@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from securitykit import APP_PASSWORD, APP_USER
+from securitykit import APP_PASSWORD, APP_USER, STRICT_USER
 
 from neuroglia.data.redis import (
     CacheAuthenticationError,
@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     from securitykit import AclServer
 
 
-def app_config(acl: AclServer, **settings: Any) -> RedisConfig:
+def app_config(acl: AclServer, user: str = APP_USER, **settings: Any) -> RedisConfig:
     settings.setdefault("key_prefix", "app:")
-    return RedisConfig(url=acl.app_url, **settings)
+    return RedisConfig(url=acl.url(user, APP_PASSWORD), **settings)
 
 
 @pytest.fixture
@@ -63,9 +63,15 @@ async def admin(acl_server: AclServer) -> AsyncIterator[RedisRepository]:
         await repo.disconnect()
 
 
+@pytest.fixture(params=[APP_USER, STRICT_USER])
+def user(request: pytest.FixtureRequest) -> str:
+    """``app`` (+@all minus the five commands) or ``strict`` (+@all -@dangerous +info)."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def app(acl_server: AclServer, admin: RedisRepository) -> AsyncIterator[RedisRepository]:
-    repo = RedisRepository(app_config(acl_server, enable_metrics=True))
+async def app(acl_server: AclServer, admin: RedisRepository, user: str) -> AsyncIterator[RedisRepository]:
+    repo = RedisRepository(app_config(acl_server, user, enable_metrics=True))
     await repo.connect()
     try:
         yield repo
@@ -155,12 +161,15 @@ async def test_scripts_pipelines_and_transactions(app: RedisRepository) -> None:
 
 
 async def test_distributed_lock(app: RedisRepository) -> None:
+    async def contender() -> None:
+        async with DistributedLock(app, "order_lock:o-1", timeout=5, wait_timeout=0.2):
+            pass
+
     lock = DistributedLock(app, "order_lock:o-1", timeout=5)
     async with lock:
         assert await app.exists_async("order_lock:o-1") is True
         with pytest.raises(LockTimeoutError):
-            async with DistributedLock(app, "order_lock:o-1", timeout=5, wait_timeout=0.2):
-                pass
+            await asyncio.create_task(contender())
     assert await app.exists_async("order_lock:o-1") is False
 
 
@@ -171,15 +180,17 @@ async def test_metrics(app: RedisRepository) -> None:
     metrics = app.metrics
     assert metrics is not None
     assert metrics.get_counter("commands_total") >= 3
-    assert 0 < metrics.hit_ratio() < 1
+    assert 0 < metrics.hit_ratio < 1
 
 
 # -- the page's example services, through the restricted user ---------------------------------
 
 
-async def test_the_pages_services_run_through_the_restricted_user(acl_server: AclServer, app: RedisRepository) -> None:
+async def test_the_pages_services_run_through_the_restricted_user(
+    acl_server: AclServer, app: RedisRepository, user: str
+) -> None:
     services = ServiceProvider(app)
-    bytes_repo = RedisRepository(app_config(acl_server, decode_responses=False))
+    bytes_repo = RedisRepository(app_config(acl_server, user, decode_responses=False))
     try:
         # Menu cache: set with TTL, hit, pattern invalidation.
         database = MenuDatabase(latency=0)
@@ -282,10 +293,11 @@ async def test_a_key_outside_the_users_patterns_is_denied(acl_server: AclServer)
             await outside.get_async("orders:1")
         assert info.value.permission == "~<key pattern>"
         assert "one of the keys" in str(info.value)
+        tx = outside.transaction()
+        tx.set_async("app:ok", "1")
+        tx.set_async("elsewhere", "1")
         with pytest.raises(CachePermissionError):
-            async with outside.transaction() as tx:
-                tx.set_async("app:ok", "1")
-                tx.set_async("elsewhere", "1")
+            await tx.execute()
         assert await outside.get_async("app:ok") is None  # the transaction applied nothing
 
 
@@ -348,3 +360,11 @@ async def test_the_right_password_after_a_wrong_one(acl_server: AclServer) -> No
     async with RedisRepository(app_config(acl_server)) as right:
         assert await right.ping() is True
         await asyncio.sleep(0)
+
+
+async def test_a_script_that_runs_a_denied_command_is_a_permission_error(app: RedisRepository) -> None:
+    with pytest.raises(CachePermissionError, match="permission denied by an ACL rule: The user executing the script"):
+        await app.eval_async("return redis.call('KEYS', '*')")
+    with pytest.raises(CachePermissionError) as info:
+        await app.eval_async("return redis.call('GET', 'elsewhere')")
+    assert info.value.permission == "~<key pattern>"

@@ -45,7 +45,15 @@ from .exceptions import (
     InvalidArgumentError,
 )
 
-__all__ = ["NotSentError", "PoolStats", "Transport", "build_transport", "classify_error", "was_applied_maybe"]
+__all__ = [
+    "NotSentError",
+    "PoolExhaustedError",
+    "PoolStats",
+    "Transport",
+    "build_transport",
+    "classify_error",
+    "was_applied_maybe",
+]
 
 Args = tuple[Any, ...]
 
@@ -95,6 +103,14 @@ class NotSentError(Exception):
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+class PoolExhaustedError(NotSentError):
+    """No pooled connection became free within the pool timeout.
+
+    Local congestion (too much concurrent work for the pool), not a sign
+    that Redis is down: the circuit breaker does not count it.
+    """
 
 
 # Server error prefixes that mean "cannot serve now" rather than "bad command".
@@ -192,9 +208,10 @@ def classify_error(exc: BaseException, command: str) -> CacheException | None:
         isinstance(exc, rex.ResponseError) and message.startswith(_AUTH_PREFIXES)
     ):
         return CacheAuthenticationError(f"{where}authentication failed: {message}")
-    if isinstance(exc, rex.NoPermissionError) or message.startswith("NOPERM"):
+    in_script = isinstance(exc, rex.ResponseError) and "The user executing the script can't" in message
+    if isinstance(exc, rex.NoPermissionError) or message.startswith("NOPERM") or in_script:
         permission = _missing_permission(message)
-        shown = message if message.startswith("NOPERM") else f"NOPERM {message}"
+        shown = message if message.startswith("NOPERM") or in_script else f"NOPERM {message}"
         missing = f" (missing permission: {permission})" if permission else ""
         return CachePermissionError(f"{where}permission denied by an ACL rule{missing}: {shown}", permission=permission)
     if isinstance(exc, UnicodeEncodeError):
@@ -256,7 +273,7 @@ class _RedisPyTransport:
                 async with asyncio.timeout(self._pool_timeout):
                     await slots.acquire()
             except TimeoutError:
-                raise NotSentError(rex.ConnectionError("No connection available.")) from None
+                raise PoolExhaustedError(rex.ConnectionError("No connection available.")) from None
         else:
             await slots.acquire()  # free slot: returns at once
         try:

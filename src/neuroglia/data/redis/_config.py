@@ -556,6 +556,9 @@ def _parse_url(url: str) -> dict[str, Any]:
             query[key] = value
     result["query"] = query
     if scheme == "memory":
+        if has_credentials:
+            # The embedded backend has no users; a name holding '@' would also carry them into the repr.
+            raise _fail("url", "memory:// takes no username or password (and a memory server name cannot hold '@')")
         # memory://[name][/db]: a trailing number selects the database, as in redis://.
         name, _, db_part = (parts.netloc + parts.path).strip("/").rpartition("/")
         if not name and not db_part.isdigit():

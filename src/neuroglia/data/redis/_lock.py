@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import inspect
+import itertools
 import logging
 import math
 import os
@@ -69,9 +71,8 @@ OnLost = Callable[[LockLostError], object]
 # A waiting process sleeps at most this long between two attempts: the fallback
 # for a wake-up that never comes (a holder that crashed lets its lease expire).
 _POLL: Final = 0.5
-# A queued process that has not refreshed its place for this long is skipped,
-# so a crashed waiter cannot block the queue for more than this.
-_GRACE_MS: Final = 3000
+# (A queued process that has not refreshed its place for 3 s is skipped, so a
+# crashed waiter cannot block the queue for longer: GRACE in lua/lock_queue.lua.)
 _MIN_BLOCK: Final = 0.005
 _PACKAGE: Final = __name__.rpartition(".")[0]
 
@@ -127,8 +128,14 @@ def _spawn(work: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> asyncio.Futu
     return future
 
 
+# Tokens need to be unique, not secret (whoever can read the key sees it): a
+# random prefix drawn once per process, then a counter.
+_token_prefix = os.urandom(8).hex()
+_token_counter = itertools.count(1)
+
+
 def _new_token() -> str:
-    return os.urandom(16).hex()
+    return f"{_token_prefix}{next(_token_counter):x}"
 
 
 def _suffixed(key: Key, suffix: str) -> Key:
@@ -173,12 +180,14 @@ class _Acquisition:
         "fence",
         "group",
         "lease",
+        "lock",
         "lost",
         "released",
+        "renew_at",
         "task",
-        "timer",
         "token",
         "valid_until",
+        "watch_at",
     )
 
     def __init__(self, lease: float, task: asyncio.Task[Any]) -> None:
@@ -192,7 +201,9 @@ class _Acquisition:
         self.released = False
         self.exiting = False  # __aexit__ has begun: never cancel the task any more
         self.cancelled_for_loss = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.lock: LeaseLock | None = None  # set once acquired: whose watchdog renews it
+        self.renew_at = math.inf  # loop time of the next renewal (inf: none)
+        self.watch_at = math.inf  # when the watchdog's entry for it comes due (Redlock)
         self.group: _Group | None = None
         self.acquired_at = 0.0  # loop time when acquired (for the hold-time metric)
 
@@ -214,6 +225,75 @@ class _Hold:
 # What each task holds, by resource, so that a second request for a lock the
 # task already holds is caught even through another lock object.
 _held_by_task: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[Hashable, _Acquisition]] = weakref.WeakKeyDictionary()
+
+
+class _Watchdog:
+    """When the held leases of one event loop are due for renewal, behind one timer.
+
+    It keeps at most one entry per *slot*: a lock key's group (whose current
+    holder is the one to renew) or a lone acquisition (Redlock). An entry
+    that comes due early looks at the slot again and goes back in the heap
+    for the holder's own time, so acquiring and releasing a key over and
+    over neither arms a timer nor leaves anything behind per acquisition.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.heap: list[tuple[float, int, _Group | _Acquisition]] = []
+        self.sequence = itertools.count()
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = math.inf
+
+    def schedule(self, when: float, acquisition: _Acquisition) -> None:
+        acquisition.renew_at = when
+        slot: _Group | _Acquisition = acquisition.group or acquisition
+        if slot.watch_at <= when:
+            return  # the slot's entry comes due first and will look again
+        self._push(when, slot)
+
+    def _push(self, when: float, slot: _Group | _Acquisition) -> None:
+        slot.watch_at = when
+        heapq.heappush(self.heap, (when, next(self.sequence), slot))
+        if when < self.timer_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.loop.call_at(when, self._fire)
+            self.timer_at = when
+
+    def _fire(self) -> None:
+        self.timer, self.timer_at = None, math.inf
+        heap = self.heap
+        now = self.loop.time()
+        while heap and heap[0][0] <= now:
+            when, _, slot = heapq.heappop(heap)
+            if slot.watch_at != when:
+                continue  # superseded by an earlier entry
+            slot.watch_at = math.inf
+            acquisition = slot.holder if isinstance(slot, _Group) else slot
+            if acquisition is None or acquisition.released or acquisition.lost or acquisition.lock is None:
+                continue
+            if acquisition.renew_at > now:
+                if not math.isinf(acquisition.renew_at):
+                    self._push(acquisition.renew_at, slot)
+                continue
+            try:
+                acquisition.lock._renewal_due(acquisition)
+            except Exception:  # one lock's failure must not stop the others' renewals
+                _log.exception("lock %r: starting a renewal failed", acquisition.lock.key)
+        if heap and self.timer is None:
+            self.timer = self.loop.call_at(heap[0][0], self._fire)
+            self.timer_at = heap[0][0]
+
+
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
+
+
+def _watchdog() -> _Watchdog:
+    loop = asyncio.get_running_loop()
+    watchdog = _watchdogs.get(loop)
+    if watchdog is None:
+        watchdog = _watchdogs[loop] = _Watchdog(loop)
+    return watchdog
 
 
 class LeaseLock:
@@ -353,9 +433,7 @@ class LeaseLock:
         the last release frees it).
         """
         task = _current_task()
-        resource = self._resource()
-        held = _held_by_task.get(task)
-        existing = held.get(resource) if held is not None else None
+        existing = self._held_by(task)
         if existing is not None:
             if not self._reentrant:
                 raise LockError(
@@ -383,11 +461,26 @@ class LeaseLock:
             if blocking:
                 raise LockTimeoutError(f"lock {self._key!r} was not acquired within {wait:g} s")
             return False
-        _held_by_task.setdefault(task, {})[resource] = acquisition
+        acquisition.lock = self
+        self._note_held(task, acquisition)
         self._add_hold(task, acquisition)
         if self._auto_renew:
             self._schedule_renewal(acquisition, loop.time() + acquisition.lease / 3)
         return True
+
+    def _held_by(self, task: asyncio.Task[Any]) -> _Acquisition | None:
+        """The acquisition through which ``task`` holds this lock's resource, if any."""
+        held = _held_by_task.get(task)
+        return held.get(self._resource()) if held is not None else None
+
+    def _note_held(self, task: asyncio.Task[Any], acquisition: _Acquisition) -> None:
+        _held_by_task.setdefault(task, {})[self._resource()] = acquisition
+
+    def _note_released(self, acquisition: _Acquisition) -> None:
+        held = _held_by_task.get(acquisition.task)
+        resource = self._resource()
+        if held is not None and held.get(resource) is acquisition:
+            del held[resource]
 
     def _add_hold(self, task: asyncio.Task[Any], acquisition: _Acquisition) -> None:
         hold = self._holds.get(task)
@@ -434,9 +527,7 @@ class LeaseLock:
         if metrics is not None:
             metrics.record_lock_hold(asyncio.get_running_loop().time() - acquisition.acquired_at)
         self._stop_watchdog(acquisition)
-        held = _held_by_task.get(acquisition.task)
-        if held is not None and held.get(self._resource()) is acquisition:
-            del held[self._resource()]
+        self._note_released(acquisition)
         owned = await self._do_release(acquisition)
         if not owned:
             self._lost(acquisition, "its lease had expired, or the key was deleted or taken, before the release")
@@ -498,16 +589,22 @@ class LeaseLock:
                 await asyncio.sleep(0)
             except asyncio.CancelledError:
                 cancelled = True
+        cause = exc
         freed = self._take_hold(task)
         if freed is not None and freed.count == 0:
             try:
                 owned = await self._release(freed)
-            except CacheException:
-                if not cancelled:
+            except CacheException as release_error:
+                if acquisition.lost:
+                    # Lost first (Redis unreachable past the lease): that is the news.
+                    owned = False
+                    cause = cause or release_error
+                elif not cancelled:
                     raise
-                # Cancelled and Redis unreachable: the lease will expire on its own.
-                _log.warning("lock %r: release failed during cancellation; the lease will expire", self._key)
-                owned = True
+                else:
+                    # Cancelled and Redis unreachable: the lease will expire on its own.
+                    _log.warning("lock %r: release failed during cancellation (%s)", self._key, release_error)
+                    owned = True
             lost = acquisition.lost or not owned
         else:
             lost = acquisition.lost
@@ -516,22 +613,19 @@ class LeaseLock:
             acquisition.cancelled_for_loss = False
             if task.uncancel() > 0 and cancelled:
                 return  # also cancelled from elsewhere: let that cancellation go on
-            raise LockLostError(message) from exc
+            raise LockLostError(message) from cause
         if lost and not cancelled:
-            raise LockLostError(message) from exc
+            raise LockLostError(message) from cause
 
     # -- watchdog and loss ---------------------------------------------------------
 
     def _schedule_renewal(self, acquisition: _Acquisition, when: float) -> None:
-        acquisition.timer = asyncio.get_running_loop().call_at(when, self._renewal_due, acquisition)
+        _watchdog().schedule(when, acquisition)
 
     def _stop_watchdog(self, acquisition: _Acquisition) -> None:
-        if acquisition.timer is not None:
-            acquisition.timer.cancel()
-            acquisition.timer = None
+        acquisition.renew_at = math.inf  # its watchdog entry, if any, will find nothing to do
 
     def _renewal_due(self, acquisition: _Acquisition) -> None:
-        acquisition.timer = None
         if acquisition.released or acquisition.lost:
             return
         if acquisition.task.done():
@@ -630,7 +724,7 @@ class _Group:
     def __init__(self, repository: RedisRepository, key: Key, registry: dict[Key, _Group]) -> None:
         self.repository = repository
         self.key = key
-        self.keys = (key, _suffixed(key, ":fencing"), _suffixed(key, ":waiters"), _suffixed(key, ":alive"))
+        self.keys = (key,)  # the scripts name the companion keys after it
         self.scripts = _scripts(repository)
         self.loop = asyncio.get_running_loop()
         self.registry = registry
@@ -641,6 +735,7 @@ class _Group:
         self.handing_off = False
         self.contender: asyncio.Task[None] | None = None
         self.contender_blocked = False
+        self.watch_at = math.inf  # when the watchdog's entry for this key comes due
 
     # -- local queue ---------------------------------------------------------------
 
@@ -650,7 +745,7 @@ class _Group:
             queue.popleft()
         return queue[0] if queue else None
 
-    def _idle(self) -> bool:
+    def idle(self) -> bool:
         return (
             self.holder is None
             and not self.attempting
@@ -660,7 +755,7 @@ class _Group:
         )
 
     def _forget_if_idle(self) -> None:
-        if self._idle() and self.registry.get(self.key) is self:
+        if self.idle() and self.registry.get(self.key) is self:
             del self.registry[self.key]
 
     def _kick(self, wait_ms: int | None = None) -> None:
@@ -685,7 +780,7 @@ class _Group:
 
     async def acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
         acquisition.group = self
-        if self._idle():
+        if self.idle():
             return await self._first_attempt(acquisition, blocking, deadline)
         if not blocking:
             return False  # held or awaited here: a single attempt must not jump the queue
@@ -695,24 +790,23 @@ class _Group:
         return await self._wait(waiter, deadline)
 
     async def _attempt(self, acquisition: _Acquisition, ticket: str) -> tuple[bool, int]:
-        reply = await self.scripts.acquire(
-            keys=self.keys,
-            args=(acquisition.token, acquisition.lease_ms, ticket, "1" if ticket else "0", _GRACE_MS),
+        args = (
+            (acquisition.token, acquisition.lease_ms, ticket) if ticket else (acquisition.token, acquisition.lease_ms)
         )
+        reply = await self.scripts.acquire(keys=self.keys, args=args)
         return int(reply[0]) == 1, int(reply[1])
 
     async def _first_attempt(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
+        # Without joining the Redis queue: a lock that is free costs the
+        # shortest command; when it is busy, the contender joins.
         self.attempting = True
         sent = self.loop.time()
-        ticket = self.ticket if blocking else ""
         try:
-            granted, value = await self._attempt(acquisition, ticket)
+            granted, value = await self._attempt(acquisition, "")
         except BaseException:
             # Cancelled or failed with the script maybe run: undo what it may have done.
             self.attempting = False
-            if ticket:
-                self._retire_ticket()
-            _spawn(self._withdraw(acquisition.token, ticket))
+            _spawn(self._withdraw(acquisition.token, ""))
             self._kick()
             raise
         self.attempting = False
@@ -726,7 +820,7 @@ class _Group:
             return False
         waiter = _Waiter(acquisition, self.loop.create_future())
         self.queue.appendleft(waiter)  # it came before anyone queued during the attempt
-        self._kick(value)
+        self._kick()
         return await self._wait(waiter, deadline)
 
     async def _wait(self, waiter: _Waiter, deadline: float) -> bool:
@@ -822,7 +916,7 @@ class _Group:
         if not token and not ticket:
             return
         try:
-            await self.scripts.withdraw(keys=self.keys, args=(token, ticket, _GRACE_MS))
+            await self.scripts.withdraw(keys=self.keys, args=(token, ticket))
         except CacheException as exc:
             _log.debug("lock %r: clean-up after a cancelled wait failed (%s)", self.key, exc)
 
@@ -841,7 +935,7 @@ class _Group:
         except CacheException as exc:
             _log.warning("lock %r: release after a cancellation failed (%s); the lease will expire", self.key, exc)
 
-    async def _hand_off(self, token: str, nxt: _Waiter | None) -> int:
+    async def _hand_off(self, token: str, nxt: _Waiter | None, may_have_queued: bool = False) -> int:
         """Give the lock held by ``token`` to the next local waiter, or free it.
 
         Returns the status of the first release (0: ``token`` did not hold the
@@ -856,14 +950,16 @@ class _Group:
                     nxt = self._head()
                 sent = self.loop.time()
                 if nxt is None:
-                    args: tuple[Any, ...] = (token, "", 0, self.ticket, _GRACE_MS)
+                    args: tuple[Any, ...] = (token,)
                 else:
-                    args = (token, nxt.acquisition.token, nxt.acquisition.lease_ms, self.ticket, _GRACE_MS)
+                    args = (token, nxt.acquisition.token, nxt.acquisition.lease_ms, self.ticket)
+                    may_have_queued = True
                 reply = await self.scripts.release(keys=self.keys, args=args)
                 status = int(reply[0])
                 if first < 0:
                     first = status
                 if status == 2 and nxt is not None:
+                    may_have_queued = False  # a hand-over leaves the Redis queue
                     if self._grant(nxt, int(reply[1]), sent):
                         break
                     token, nxt = nxt.acquisition.token, None  # that waiter left: once more
@@ -871,16 +967,23 @@ class _Group:
                 queued = status == 1 and nxt is not None
                 break
         except asyncio.CancelledError:
-            _spawn(self._hand_off(token, nxt))
+            _spawn(self._hand_off(token, nxt, may_have_queued))
             raise
         except BaseException:
             self.handing_off = False
             self._kick()
+            self._leave_queue_if_unused(may_have_queued)
             raise
         self.handing_off = False
         # When queued behind another process, wait for the wake-up at once.
         self._kick(-2 if queued else None)
+        self._leave_queue_if_unused(may_have_queued)
         return first
+
+    def _leave_queue_if_unused(self, may_have_queued: bool) -> None:
+        """A release queued this process for its waiters, who have all left since: leave."""
+        if may_have_queued and self.contender is None and self.holder is None:
+            _spawn(self._withdraw("", self._retire_ticket()))
 
 
 # Groups by repository and key; a repository that is garbage-collected takes
@@ -888,14 +991,11 @@ class _Group:
 _groups: weakref.WeakKeyDictionary[RedisRepository, dict[Key, _Group]] = weakref.WeakKeyDictionary()
 
 
-def _group(repository: RedisRepository, key: Key) -> _Group:
+def _registry(repository: RedisRepository) -> dict[Key, _Group]:
     registry = _groups.get(repository)
     if registry is None:
         registry = _groups[repository] = {}
-    group = registry.get(key)
-    if group is None or group.loop is not asyncio.get_running_loop():
-        group = registry[key] = _Group(repository, key, registry)
-    return group
+    return registry
 
 
 class DistributedLock(LeaseLock):
@@ -950,6 +1050,8 @@ class DistributedLock(LeaseLock):
         )
         self._repository = repository
         self._scripts = _scripts(repository)
+        self._registry = _registry(repository)
+        self._last_group: _Group | None = None
 
     @property
     def repository(self) -> RedisRepository:
@@ -958,6 +1060,37 @@ class DistributedLock(LeaseLock):
 
     def _resource(self) -> Hashable:
         return ("lock", self._repository, self._key)
+
+    def _group(self) -> _Group:
+        """This process' group for the key: the registered one, or a new one.
+
+        An idle group leaves the registry; the lock object keeps its last one
+        and puts it back, which spares building one per acquisition.
+        """
+        loop = asyncio.get_running_loop()
+        group = self._registry.get(self._key)
+        if group is None or group.loop is not loop:
+            last = self._last_group
+            if group is None and last is not None and last.loop is loop and last.idle():
+                group = last
+            else:
+                group = _Group(self._repository, self._key, self._registry)
+            self._registry[self._key] = group
+        self._last_group = group
+        return group
+
+    # Who holds the key in this process is the group's business: it sees
+    # every lock object of the repository and key.
+    def _held_by(self, task: asyncio.Task[Any]) -> _Acquisition | None:
+        group = self._registry.get(self._key)
+        holder = group.holder if group is not None else None
+        return holder if holder is not None and holder.task is task else None
+
+    def _note_held(self, task: asyncio.Task[Any], acquisition: _Acquisition) -> None:
+        pass
+
+    def _note_released(self, acquisition: _Acquisition) -> None:
+        pass
 
     def _lock_metrics(self) -> CacheMetrics | None:
         return self._repository.metrics
@@ -978,10 +1111,10 @@ class DistributedLock(LeaseLock):
         return await fenced_set_async(self._repository, key, value, acquisition.fence, expiration=expiration)
 
     async def _do_acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
-        return await _group(self._repository, self._key).acquire(acquisition, blocking, deadline)
+        return await self._group().acquire(acquisition, blocking, deadline)
 
     async def _do_release(self, acquisition: _Acquisition) -> bool:
-        group = acquisition.group or _group(self._repository, self._key)
+        group = acquisition.group or self._group()
         return await group.release(acquisition)
 
     async def _do_extend(self, acquisition: _Acquisition, ms: int, mode: str) -> float:

@@ -80,6 +80,13 @@ class PrometheusCollector:
         if not isinstance(chosen, str) or not chosen.isidentifier():
             raise ConfigurationError(f"metrics prefix must be an identifier, got {chosen!r}")
         self.prefix = chosen
+        self.registry: Any = None  # where register_prometheus put it
+
+    def unregister(self) -> None:
+        """Remove this collector from the registry :func:`register_prometheus` added it to."""
+        if self.registry is not None:
+            self.registry.unregister(self)
+            self.registry = None
 
     def describe(self) -> list[Any]:
         """The series known at registration, so a registry refuses a second collector with the same names."""
@@ -158,7 +165,7 @@ def register_prometheus(
     """Register a :class:`PrometheusCollector` for ``source`` in ``registry``; returns it.
 
     ``registry`` defaults to ``prometheus_client.REGISTRY``. Remove it with
-    ``registry.unregister(collector)``. Needs the ``prometheus`` extra.
+    ``collector.unregister()``. Needs the ``prometheus`` extra.
     """
     try:
         import prometheus_client
@@ -170,4 +177,5 @@ def register_prometheus(
     # Any: prometheus_client types registries for its Collector base, which it calls by duck typing.
     target: Any = prometheus_client.REGISTRY if registry is None else registry
     target.register(collector)
+    collector.registry = target
     return collector

@@ -20,11 +20,12 @@ server and fence the writes. ``docs/locks.md`` discusses the limits.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-from collections.abc import Awaitable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Final, TypeVar
 
-from ._lock import LeaseLock, OnLost, Seconds, _Acquisition, _scripts, _seconds, _spawn, _suffixed
+from ._lock import LeaseLock, OnLost, Seconds, _Acquisition, _new_token, _scripts, _seconds, _spawn
 from ._repository import RedisRepository
 from .exceptions import CacheException, CacheUnavailableError, InvalidArgumentError
 
@@ -115,38 +116,43 @@ class Redlock(LeaseLock):
     def _drift(self, lease: float) -> float:
         return lease * self._drift_factor + _DRIFT_MS
 
-    async def _each(self, work: Awaitable[T], timeout: float) -> T | None:
+    async def _each(
+        self, make: Callable[[RedisRepository], Awaitable[T]], repo: RedisRepository, timeout: float
+    ) -> T | None:
         """One server's part, bounded in time; ``None`` when it failed."""
         try:
             async with asyncio.timeout(timeout):
-                return await work
+                return await make(repo)
         except (CacheException, TimeoutError):
             return None
 
-    async def _everywhere(self, make: Any, timeout: float | None = None) -> list[Any]:
+    async def _everywhere(
+        self, make: Callable[[RedisRepository], Awaitable[T]], timeout: float | None = None
+    ) -> list[T | None]:
         limit = self._server_timeout if timeout is None else timeout
-        return list(await asyncio.gather(*(self._each(make(repo), limit) for repo in self._repositories)))
+        return list(await asyncio.gather(*(self._each(make, repo, limit) for repo in self._repositories)))
 
     async def _do_acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
         loop = asyncio.get_running_loop()
-        args = (acquisition.token, acquisition.lease_ms, "", "0", 0)
         while True:
+            args = (acquisition.token, acquisition.lease_ms)
             start = loop.time()
             limit = self._server_timeout if not blocking else min(self._server_timeout, max(deadline - start, 0.05))
             try:
-                replies = await self._everywhere(
-                    lambda repo: _scripts(repo).acquire(keys=self._keys(), args=args), limit
-                )
+                replies = await self._everywhere(functools.partial(self._acquire_on, args=args), limit)
             except asyncio.CancelledError:
-                _spawn(self._release_everywhere(acquisition))
+                _spawn(self._release_everywhere(acquisition.token))
                 raise
             granted = sum(1 for r in replies if r is not None and int(r[0]) == 1)
             validity = acquisition.lease - (loop.time() - start) - self._drift(acquisition.lease)
             if granted >= self._quorum and validity > 0:
                 acquisition.valid_until = start + validity
                 return True
-            # Not enough: undo everywhere, also where the reply was lost.
-            await asyncio.shield(_spawn(self._release_everywhere(acquisition)))
+            # Not enough: undo everywhere, also where the reply was lost. In the
+            # background (an unreachable server must not delay the answer), so
+            # the next attempt takes a token of its own.
+            _spawn(self._release_everywhere(acquisition.token))
+            acquisition.token = _new_token()
             if not blocking:
                 return False
             delay = random.uniform(self._retry_delay / 2, self._retry_delay)
@@ -154,19 +160,21 @@ class Redlock(LeaseLock):
                 return False
             await asyncio.sleep(delay)
 
-    def _keys(self) -> tuple[Any, ...]:
-        key = self._key
-        return (key, _suffixed(key, ":fencing"), _suffixed(key, ":waiters"), _suffixed(key, ":alive"))
+    async def _acquire_on(self, repo: RedisRepository, args: tuple[Any, ...]) -> Any:
+        return await _scripts(repo).acquire(keys=self._keys(), args=args)
 
-    async def _release_everywhere(self, acquisition: _Acquisition) -> list[Any]:
-        args = (acquisition.token, "", 0, "", 0)
+    def _keys(self) -> tuple[Any, ...]:
+        return (self._key,)  # the scripts name the companion keys after it
+
+    async def _release_everywhere(self, token: str) -> list[Any]:
+        args = (token,)
         return await self._everywhere(lambda repo: _scripts(repo).release(keys=self._keys(), args=args))
 
     async def _do_release(self, acquisition: _Acquisition) -> bool:
         try:
-            replies = await self._release_everywhere(acquisition)
+            replies = await self._release_everywhere(acquisition.token)
         except asyncio.CancelledError:
-            _spawn(self._release_everywhere(acquisition))
+            _spawn(self._release_everywhere(acquisition.token))
             raise
         answered = [r for r in replies if r is not None]
         if len(answered) < self._quorum:

@@ -16,7 +16,7 @@ from typing import Any, Final, Self, TypeVar
 
 from ._awaitable import AwaitableInt
 from ._breaker import CircuitBreakerPolicy, CircuitState
-from ._client import PoolStats, Transport, build_transport, classify_error, was_applied_maybe
+from ._client import PoolExhaustedError, PoolStats, Transport, build_transport, classify_error, was_applied_maybe
 from ._command import Command, command, decode_text, keep_bytes, parse_info
 from ._config import RedisConfig
 from ._envelope import EnvelopeSerializer
@@ -318,8 +318,12 @@ class RedisRepository:
                         raise
                     continue
                 # One outcome per operation, whatever the number of attempts.
+                # A full pool is local congestion, not an outage: not counted.
                 if breaker is not None:
-                    breaker.record(ticket, mapped or exc)
+                    if isinstance(exc, PoolExhaustedError):
+                        breaker.on_ignored(ticket)
+                    else:
+                        breaker.record(ticket, mapped or exc)
                 if metrics is not None:
                     metrics.record_error(cmd.name, mapped or exc)
                 if mapped is None:
@@ -443,7 +447,10 @@ class RedisRepository:
                         raise
                     continue
                 if breaker is not None:
-                    breaker.record(ticket, mapped or exc)
+                    if isinstance(exc, PoolExhaustedError):
+                        breaker.on_ignored(ticket)  # congestion, not an outage
+                    else:
+                        breaker.record(ticket, mapped or exc)
                 if mapped is None:
                     raise
                 raise mapped from exc
@@ -600,7 +607,9 @@ class RedisRepository:
             args.append("XX")
         if keepttl:
             args.append("KEEPTTL")
-        return Command(tuple(args), _ok)
+        # SET NX answers "was it written": resent after a lost reply, it would
+        # say no for this caller's own write. Never resent after an uncertain send.
+        return Command(tuple(args), _ok, idempotent=not nx)
 
     @command
     def get_many_async(self, keys: Iterable[Key]) -> Command[dict[Key, Value | None]]:
@@ -836,7 +845,9 @@ class RedisRepository:
     @command
     def hsetnx_async(self, key: Key, field: Key, value: ScalarValue) -> Command[bool]:
         """Set a hash field only if it does not exist yet."""
-        return Command(("HSETNX", self._key(key), self._value(field, "field"), self._value(value)), bool)
+        return Command(
+            ("HSETNX", self._key(key), self._value(field, "field"), self._value(value)), bool, idempotent=False
+        )
 
     @command
     def hget_async(self, key: Key, field: Key) -> Command[Value | None]:
@@ -981,8 +992,11 @@ class RedisRepository:
     @command
     def ltrim_async(self, key: Key, start: int, end: int) -> Command[bool]:
         """Keep only the elements from ``start`` to ``end`` inclusive."""
-        args = ("LTRIM", self._key(key), self._int_arg(start, "start"), self._int_arg(end, "end"))
-        return Command(args, _ok)
+        start, end = self._int_arg(start, "start"), self._int_arg(end, "end")
+        # Keeping the first N (0, N-1) or the last N (-N, -1) is the same twice;
+        # any other range (1, -1: drop the head) trims again when resent.
+        idempotent = (start == 0 and end >= 0) or (end == -1 and start <= 0)
+        return Command(("LTRIM", self._key(key), start, end), _ok, idempotent=idempotent)
 
     @command
     def lrem_async(self, key: Key, count: int, value: ScalarValue) -> Command[int]:
@@ -1205,8 +1219,12 @@ class RedisRepository:
     @command
     def zremrangebyrank_async(self, key: Key, start: int, end: int) -> Command[int]:
         """Remove members by rank (``0, -51`` keeps the top 50); returns how many."""
-        args = ("ZREMRANGEBYRANK", self._key(key), self._int_arg(start, "start"), self._int_arg(end, "end"))
-        return Command(args, _int)
+        start, end = self._int_arg(start, "start"), self._int_arg(end, "end")
+        # Keeping the lowest `start` and highest `-end-1` members (start >= 0,
+        # end < 0, as in "keep the top 50") is the same twice; removing a
+        # fixed rank range (0, 2: the three lowest) removes three more when resent.
+        idempotent = start >= 0 and end < 0
+        return Command(("ZREMRANGEBYRANK", self._key(key), start, end), _int, idempotent=idempotent)
 
     @command
     def zremrangebyscore_async(self, key: Key, min: float | str, max: float | str) -> Command[int]:

@@ -288,10 +288,16 @@ def add_redis_repository(
     owned: list[Any] = [RedisRepository, RedisRegistration, RedisHealthCheck]
     if resolved.enable_metrics:
         owned.append(CacheMetrics)
-    previous = _registration_in(services)
+    entity_types = list(hash_repositories)
+    for entity_type in entity_types:
+        if not isinstance(entity_type, type):
+            raise ConfigurationError(f"hash_repositories: expected classes, got {entity_type!r}")
+    # Checked on what the collection would hold, so that a refusal leaves it untouched.
+    remaining = list(services)
+    previous = _registration_in(remaining)
     if replace:
         stale = {id(d) for d in previous.descriptors} if previous is not None else set()
-        services[:] = [d for d in services if id(d) not in stale and d.service_type not in owned]
+        remaining = [d for d in remaining if id(d) not in stale and d.service_type not in owned]
         previous = None
     if previous is not None:
         raise ConfigurationError(
@@ -300,14 +306,14 @@ def add_redis_repository(
             f"second one would be silently ignored. Pass replace=True to swap it. Note: {_SHARED_COLLECTION_HINT}."
         )
     for service_type in owned:
-        existing = _find(services, service_type)
+        existing = _find(remaining, service_type)
         if existing:
             raise ConfigurationError(
                 f"{service_type.__name__} is already registered ({_describe(existing[0])}); the framework resolves "
                 f"the first registration of a type, so this one would be silently ignored. Remove it, or pass "
                 f"replace=True to swap it."
             )
-    configs = _find(services, RedisConfig)
+    configs = _find(remaining, RedisConfig)
     if configs and not (len(configs) == 1 and configs[0].singleton == resolved):
         raise ConfigurationError(
             f"a different RedisConfig is already registered ({_describe(configs[0])}); the repository would be "
@@ -336,10 +342,10 @@ def add_redis_repository(
         added.append(descriptor(RedisConfig, singleton=resolved))
     if resolved.enable_metrics:
         added.append(descriptor(CacheMetrics, implementation_factory=metrics_factory))
-    services.extend(added)
+    services[:] = [*remaining, *added]
     registration.descriptors.extend(added)
     _log.debug("registered RedisRepository for %s", resolved.redacted_url)
-    for entity_type in hash_repositories:
+    for entity_type in entity_types:
         add_redis_hash_repository(services, entity_type)
     return services
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._config import RedisConfig
 from ._repository import RedisRepository
@@ -240,24 +241,40 @@ class FakeClock:
         return f"FakeClock(now={self.now})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RedisEndpoint:
     """The real Redis the ``redis_server`` fixture provides.
 
     ``server`` is the private :class:`RedisServer` (``None`` when
-    ``REDIS_URL`` points at an existing server).
+    ``REDIS_URL`` points at an existing server). Its ``repr`` masks a
+    password in the URL.
     """
 
     url: str
     server: RedisServer | None = None
 
     def config(self, **settings: Any) -> RedisConfig:
-        """A :class:`RedisConfig` for this server; ``settings`` are further fields."""
-        return RedisConfig(url=self.url, **settings)
+        """A :class:`RedisConfig` for this server; ``settings`` are further fields (``db=`` picks another database)."""
+        url = self.url
+        if "db" in settings:
+            url = _with_db(url, settings.pop("db"))
+        return RedisConfig(url=url, **settings)
 
     def repository(self, **settings: Any) -> RedisRepository:
         """A new (lazily connected) repository on this server; disconnect it yourself."""
         return RedisRepository(self.config(**settings))
+
+    def __repr__(self) -> str:
+        return f"RedisEndpoint({RedisConfig(url=self.url).redacted_url!r}, server={self.server!r})"
+
+
+def _with_db(url: str, db: Any) -> str:
+    """``url`` with its database number replaced (in the path, or ``?db=`` for ``unix://``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"] + [("db", str(db))]
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"  # urlunsplit would drop the "//"
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 _NO_SERVER_REASON = (
@@ -277,23 +294,6 @@ def _endpoint() -> Iterator[RedisEndpoint]:
         _pytest_api().skip(_NO_SERVER_REASON)
     with RedisServer() as server:
         yield RedisEndpoint(server.url, server)
-
-
-async def _flushed_repository(endpoint: RedisEndpoint) -> AsyncIterator[RedisRepository]:
-    repo = endpoint.repository()
-    try:
-        await repo.flushdb()
-        yield repo
-    finally:
-        await repo.disconnect()
-
-
-async def _memory_repository() -> AsyncIterator[RedisRepository]:
-    repo = RedisRepository(RedisConfig(url=f"memory://pytest-{uuid.uuid4().hex}"))
-    try:
-        yield repo
-    finally:
-        await repo.disconnect()
 
 
 def _pytest_api() -> Any:
@@ -331,14 +331,21 @@ if pytest is not None:
     @_async_fixture
     async def redis_repository(redis_server: RedisEndpoint) -> AsyncIterator[RedisRepository]:
         """A repository on ``redis_server``, its database flushed before the test."""
-        async for repo in _flushed_repository(redis_server):
+        repo = redis_server.repository()
+        try:
+            await repo.flushdb()
             yield repo
+        finally:
+            await repo.disconnect()
 
     @_async_fixture
     async def memory_redis_repository() -> AsyncIterator[RedisRepository]:
         """A repository on a private ``memory://`` server (needs the ``memory`` extra)."""
-        async for repo in _memory_repository():
+        repo = RedisRepository(RedisConfig(url=f"memory://pytest-{uuid.uuid4().hex}"))
+        try:
             yield repo
+        finally:
+            await repo.disconnect()
 
     @pytest.fixture
     def fake_clock() -> FakeClock:

@@ -1,26 +1,23 @@
 -- A waiting process leaves the queue, and an acquisition whose reply was lost
 -- (the caller was cancelled) is undone.
 --
--- KEYS[1] the lock key   KEYS[2] the fencing counter (unused; keeps the key set uniform)
--- KEYS[3] the waiters queue   KEYS[4] the waiters' heartbeats
+-- KEYS[1] the lock key (companions named in lock_queue.lua)
 -- ARGV[1] token that may hold the lock ('' for none)
 -- ARGV[2] waiter id leaving the queue ('' for none)
--- ARGV[3] heartbeat grace in milliseconds
 --
 -- Returns 1 when the lock held by ARGV[1] was deleted, 0 otherwise.
-local lock, waiters, alive = KEYS[1], KEYS[3], KEYS[4]
-local token, id, grace = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local token, id = ARGV[1], ARGV[2]
 
 if id ~= '' then
-  dequeue(waiters, alive, id)
-  redis.call('DEL', lock .. ':wake:' .. id)
+  dequeue(id)
+  redis.call('DEL', wake_key(id))
 end
 local deleted = 0
-if token ~= '' and redis.call('GET', lock) == token then
-  redis.call('DEL', lock)
+if token ~= '' and redis.call('GET', LOCK) == token then
+  redis.call('DEL', LOCK)
   deleted = 1
 end
-if redis.call('EXISTS', lock) == 0 and redis.call('EXISTS', waiters) == 1 then
-  wake_head(lock, waiters, alive, now_ms(), grace)
+if redis.call('EXISTS', LOCK) == 0 and redis.call('EXISTS', WAITERS) == 1 then
+  wake_head(now_ms())
 end
 return deleted
