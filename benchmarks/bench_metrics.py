@@ -84,7 +84,8 @@ def build(url: str, pool_size: int, metrics: bool) -> RedisRepository:
 
 
 async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    repos = {ON: build(url, args.pool_size, True), OFF: build(url, args.pool_size, False)}
+    # --noise-floor: both sides without metrics (an A/A run) to show what the machine's noise alone gives.
+    repos = {ON: build(url, args.pool_size, not args.noise_floor), OFF: build(url, args.pool_size, False)}
     for repo in repos.values():
         await repo.connect()
     value = "v" * args.value_size
@@ -139,8 +140,7 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
             print(f"  round {rnd + 1}/{args.rounds} done", file=sys.stderr)
 
     metrics = repos[ON].metrics
-    assert metrics is not None
-    recorded = int(metrics.get_counter("commands_total"))
+    recorded = int(metrics.get_counter("commands_total")) if metrics is not None else 0
     for repo in repos.values():
         await repo.flushdb()
         await repo.disconnect()
@@ -218,10 +218,13 @@ def print_table(report: dict[str, Any]) -> None:
     m, p, s = report["machine"], report["params"], report["summary"]
     print()
     print(f"RedisRepository, enable_metrics=True vs False   {m['date']}")
+    if p["noise_floor"]:
+        print("  NOISE FLOOR (A/A) RUN: metrics are off on both sides; any gap is the machine's noise")
     print(f"  {m['cpus']} x {m['cpu_model']}, Python {m['python']}, {report['redis_server']}")
     print(
-        f"  medians of {s['rounds']} rounds x {p['slices']} alternating slices of {p['ops']} ops per workload; "
-        f"pool={p['pool_size']}, value={p['value_size']} B"
+        f"  medians of {s['rounds']} rounds; per round, {p['ops']} ops per workload and side in {p['slices']} "
+        f"alternating slices; pool={p['pool_size']}, value={p['value_size']} B; ratio = on/off of the medians, "
+        f"paired = median of the per-round ratios (the verdict)"
     )
     print()
     header = (
@@ -249,7 +252,7 @@ def print_table(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--slices", type=int, default=4, help="alternating slices per workload and round")
+    parser.add_argument("--slices", type=int, default=8, help="alternating slices per workload and round")
     parser.add_argument("--ops", type=int, default=8000, help="operations per workload, side and round")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--pool-size", type=int, default=50)
@@ -259,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="stop starting new rounds after this")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 2000 ops")
     parser.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
+    parser.add_argument("--noise-floor", action="store_true", help="A/A run: metrics off on both sides")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -267,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     if redis_server_binary() is None:
         print("redis-server is not installed (set REDIS_SERVER_BIN or install it)", file=sys.stderr)
         return 2
+    host = machine()  # before the run: its load average is the one the run started with
     with RedisServer() as server:
         binary = server.binary
         summary = asyncio.run(bench(args, server.url))
@@ -274,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     report = {
-        "machine": machine(),
+        "machine": host,
         "redis_server": version.split(" sha=")[0],
         "params": {k: v for k, v in vars(args).items() if k not in ("json", "check", "quiet", "quick")},
         "summary": summary,

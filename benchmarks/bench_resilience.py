@@ -78,14 +78,16 @@ def repository(url: str, **settings: Any) -> RedisRepository:
 # -- (a) the breaker's cost on the happy path -------------------------------------
 
 
-async def sequential(op: Op, keys: list[str], n: int) -> tuple[float, float]:
-    """``(seconds, cpu seconds)`` of ``n`` operations one after the other."""
-    gc.collect()
+async def sequential(op: Op, keys: list[str], n: int, latencies: list[int]) -> tuple[float, float]:
+    """``(seconds, cpu seconds)`` of ``n`` operations one after the other; each one's ns into ``latencies``."""
+    clock = time.perf_counter_ns
     cpu = time.process_time()
-    started = time.perf_counter()
+    started = clock()
     for i in range(n):
+        t0 = clock()
         await op(keys[i % len(keys)])
-    return time.perf_counter() - started, time.process_time() - cpu
+        latencies.append(clock() - t0)
+    return (clock() - started) / 1e9, time.process_time() - cpu
 
 
 async def concurrent(op: Op, keys: list[str], n: int, tasks: int) -> tuple[float, float]:
@@ -95,11 +97,26 @@ async def concurrent(op: Op, keys: list[str], n: int, tasks: int) -> tuple[float
         for i in range(per_task):
             await op(keys[(offset + i) % len(keys)])
 
-    gc.collect()
     cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker(t * per_task) for t in range(tasks)))
     return time.perf_counter() - started, time.process_time() - cpu
+
+
+def bookkeeping_ns(n: int = 1_000_000) -> float:
+    """Nanoseconds the breaker adds to one successful call: admission plus the success record."""
+    from neuroglia.data.redis import CircuitBreakerPolicy
+
+    breaker = CircuitBreakerPolicy()
+    clock = time.perf_counter_ns
+    started = clock()
+    for _ in range(n):
+        pass
+    empty = clock() - started
+    started = clock()
+    for _ in range(n):
+        breaker.on_success(breaker.before_call())
+    return (clock() - started - empty) / n
 
 
 async def breaker_overhead(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -111,43 +128,58 @@ async def breaker_overhead(url: str, args: argparse.Namespace) -> dict[str, Any]
     await guarded.set_many_async(dict.fromkeys(keys, "v" * 64))
     contenders: dict[str, RedisRepository] = {"no_breaker": plain, "breaker": guarded}
     for repo in contenders.values():  # warm pools and code paths
-        await sequential(repo.get_async, keys, 500)
+        await sequential(repo.get_async, keys, 500, [])
         await concurrent(repo.get_async, keys, 2000, args.concurrency)
 
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"bookkeeping_ns": bookkeeping_ns()}
     for kind in ("sequential", "concurrent"):
         n = args.seq_ops if kind == "sequential" else args.conc_ops
+        per_slice = n // args.slices
         ratios: list[float] = []
+        p50_ratios: list[float] = []
         cpu_delta: list[float] = []
         rates: dict[str, list[float]] = {name: [] for name in contenders}
+        p50s: dict[str, list[float]] = {name: [] for name in contenders}
         for rnd in range(args.rounds):
             order = list(contenders) if rnd % 2 == 0 else list(contenders)[::-1]
             elapsed = dict.fromkeys(contenders, 0.0)
             cpu = dict.fromkeys(contenders, 0.0)
             done = dict.fromkeys(contenders, 0)
+            latencies: dict[str, list[int]] = {name: [] for name in contenders}
+            gc.collect()
+            # Many short alternating slices (A B B A ...): a burst of outside load
+            # lands on both contenders alike.
             for s in range(args.slices):
                 for name in order if s % 2 == 0 else order[::-1]:
                     op = contenders[name].get_async
                     if kind == "sequential":
-                        wall, used = await sequential(op, keys, n // args.slices)
-                        done[name] += n // args.slices
+                        wall, used = await sequential(op, keys, per_slice, latencies[name])
+                        done[name] += per_slice
                     else:
-                        wall, used = await concurrent(op, keys, n // args.slices, args.concurrency)
-                        done[name] += (n // args.slices // args.concurrency) * args.concurrency
+                        wall, used = await concurrent(op, keys, per_slice, args.concurrency)
+                        done[name] += max(1, per_slice // args.concurrency) * args.concurrency
                     elapsed[name] += wall
                     cpu[name] += used
             for name in contenders:
                 rates[name].append(done[name] / elapsed[name])
+                if latencies[name]:
+                    p50s[name].append(statistics.median(latencies[name]) / 1000)
             ratios.append(rates["breaker"][-1] / rates["no_breaker"][-1])
+            if kind == "sequential":
+                p50_ratios.append(p50s["no_breaker"][-1] / p50s["breaker"][-1])
             cpu_delta.append((cpu["breaker"] / done["breaker"] - cpu["no_breaker"] / done["no_breaker"]) * 1e6)
         median_ratio = statistics.median(ratios)
-        results[kind] = {
+        entry: dict[str, Any] = {
             "ops_per_s": {name: statistics.median(r) for name, r in rates.items()},
             "ratio": median_ratio,
             "ratio_rounds": ratios,
             "cpu_us_per_op_added": statistics.median(cpu_delta),
             "pass": median_ratio >= OVERHEAD_TARGET,
         }
+        if kind == "sequential":
+            entry["p50_us"] = {name: statistics.median(v) for name, v in p50s.items()}
+            entry["p50_ratio"] = statistics.median(p50_ratios)  # no_breaker p50 / breaker p50
+        results[kind] = entry
     for repo in contenders.values():
         await repo.disconnect()
     return results
@@ -335,13 +367,23 @@ def report(result: dict[str, Any]) -> str:
         "(a) circuit breaker on the happy path (GET; median of paired per-round ratios, target >= "
         f"{OVERHEAD_TARGET:.2f})",
     ]
-    for kind, entry in result["overhead"].items():
+    overhead = result["overhead"]
+    for kind in ("sequential", "concurrent"):
+        entry = overhead[kind]
         ops = entry["ops_per_s"]
         lines.append(
             f"  {kind:<10}  no breaker {ops['no_breaker']:>9,.0f} ops/s   breaker {ops['breaker']:>9,.0f} ops/s   "
             f"ratio {entry['ratio']:.3f}   CPU added {entry['cpu_us_per_op_added']:+.2f} µs/op   "
             f"{'PASS' if entry['pass'] else 'FAIL'}"
         )
+    seq = overhead["sequential"]
+    lines.append(
+        f"  sequential p50 latency: no breaker {seq['p50_us']['no_breaker']:.1f} µs, "
+        f"breaker {seq['p50_us']['breaker']:.1f} µs (ratio {seq['p50_ratio']:.3f})"
+    )
+    lines.append(
+        f"  the breaker's own bookkeeping per call (admit + record success): {overhead['bookkeeping_ns']:.0f} ns"
+    )
     ff = result["fail_fast"]
     r, s = ff["refused"], ff["stale_read"]
     lines += [
@@ -374,7 +416,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await recovery(server, args, breaker=False),
             await recovery(server, args, breaker=True),
         ]
-    result["pass"] = all(e["pass"] for e in result["overhead"].values()) and result["fail_fast"]["pass"]
+    overhead_pass = all(result["overhead"][k]["pass"] for k in ("sequential", "concurrent"))
+    result["pass"] = overhead_pass and result["fail_fast"]["pass"]
     return result
 
 
@@ -382,7 +425,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds, for a smoke run")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--slices", type=int, default=4)
+    parser.add_argument("--slices", type=int, default=40)
     parser.add_argument("--seq-ops", type=int, default=4000, help="sequential GETs per contender per round")
     parser.add_argument("--conc-ops", type=int, default=20000, help="concurrent GETs per contender per round")
     parser.add_argument("--concurrency", type=int, default=50)

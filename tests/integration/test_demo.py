@@ -27,6 +27,7 @@ SECTION_TITLES = [
     "Menu cache - MenuCacheService",
     "Customer sessions - CustomerSessionService",
     "Kitchen queue - KitchenQueueService",
+    "Distributed locking - OrderProcessingService",
     "Real-time analytics - PizzaAnalyticsService",
     "Customer segmentation - CustomerSegmentationService",
     "Custom serialization - CustomSerializationService",

@@ -97,9 +97,34 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+# -- check -----------------------------------------------------------------------
+
+
+def _add_check_command(commands: Any) -> None:
+    from ._health import add_arguments
+
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "check",
+        help="check a Redis: ping latency, server version, breaker state, pool usage",
+        description="Ping the server, read its version, report breaker state and pool usage.",
+        epilog="exit codes: 0 healthy or degraded, 1 unhealthy, 2 bad usage or configuration, 3 unreachable",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from ._health import run_check
+
+    if not args.timeout > 0:
+        _error(f"--timeout must be > 0, got {args.timeout!r}")
+        return EXIT_USAGE
+    return asyncio.run(run_check(args.url, timeout=args.timeout, out=sys.stdout, as_json=args.json))
+
+
 # -- the command table -----------------------------------------------------------
 
-COMMANDS: tuple[Callable[[Any], None], ...] = (_add_demo_command,)
+COMMANDS: tuple[Callable[[Any], None], ...] = (_add_demo_command, _add_check_command)
 """Adds each command's sub-parser, in the order ``--help`` lists them."""
 
 

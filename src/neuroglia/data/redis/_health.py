@@ -30,7 +30,7 @@ from typing import Any, Literal, TextIO
 from ._breaker import CircuitState
 from ._config import RedisConfig
 from ._repository import RedisRepository
-from .exceptions import CacheException, CacheUnavailableError, CircuitOpenError, ConfigurationError
+from .exceptions import CacheException, CacheUnavailableError, CircuitOpenError
 
 __all__ = ["HealthReport", "HealthStatus", "check_health", "format_report", "main", "run_check"]
 
@@ -224,18 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, with_connection_options: b
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``check``: parse ``argv``, check, print, return the exit code (never a traceback)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m neuroglia.data.redis check",
-        description="Check a Redis: ping latency, server version, breaker state and pool usage.",
-        epilog="exit codes: 0 healthy or degraded, 1 unhealthy, 2 bad usage or configuration, 3 unreachable",
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if not args.timeout > 0:
-        parser.error(f"--timeout must be > 0, got {args.timeout!r}")
-    try:
-        return asyncio.run(run_check(args.url, timeout=args.timeout, as_json=args.json))
-    except ConfigurationError as exc:
-        print(f"{parser.prog}: error: invalid configuration: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    """``python -m neuroglia.data.redis check ARGS``: the same command, callable in-process."""
+    from .__main__ import main as cli
+
+    return cli(["check", *(sys.argv[1:] if argv is None else argv)])

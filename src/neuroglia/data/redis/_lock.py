@@ -42,7 +42,7 @@ import math
 import os
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from datetime import timedelta
 from importlib import resources
 from types import TracebackType
@@ -129,9 +129,18 @@ def _spawn(work: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> asyncio.Futu
 
 
 # Tokens need to be unique, not secret (whoever can read the key sees it): a
-# random prefix drawn once per process, then a counter.
+# random prefix drawn once per process (again in a forked child), then a counter.
 _token_prefix = os.urandom(8).hex()
 _token_counter = itertools.count(1)
+
+
+def _new_token_prefix() -> None:
+    global _token_prefix
+    _token_prefix = os.urandom(8).hex()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_token_prefix)
 
 
 def _new_token() -> str:
@@ -335,10 +344,13 @@ class LeaseLock:
     def _resource(self) -> Hashable:
         raise NotImplementedError
 
-    async def _do_acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
+    # (Plain methods returning an awaitable, so that an implementation can
+    # hand back its helper's coroutine without one more frame on a hot path.)
+    def _do_acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> Awaitable[bool]:
+        """Acquire by ``deadline`` (loop time); ``False`` when not acquired."""
         raise NotImplementedError
 
-    async def _do_release(self, acquisition: _Acquisition) -> bool:
+    def _do_release(self, acquisition: _Acquisition) -> Awaitable[bool]:
         """Release; ``False`` when the acquisition no longer held the lock."""
         raise NotImplementedError
 
@@ -778,10 +790,13 @@ class _Group:
 
     # -- acquiring -------------------------------------------------------------------
 
-    async def acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
+    def acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> Awaitable[bool]:
         acquisition.group = self
         if self.idle():
-            return await self._first_attempt(acquisition, blocking, deadline)
+            return self._first_attempt(acquisition, blocking, deadline)
+        return self._queue(acquisition, blocking, deadline)
+
+    async def _queue(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
         if not blocking:
             return False  # held or awaited here: a single attempt must not jump the queue
         waiter = _Waiter(acquisition, self.loop.create_future())
@@ -802,7 +817,8 @@ class _Group:
         self.attempting = True
         sent = self.loop.time()
         try:
-            granted, value = await self._attempt(acquisition, "")
+            reply = await self.scripts.acquire(keys=self.keys, args=(acquisition.token, acquisition.lease_ms))
+            granted, value = int(reply[0]) == 1, int(reply[1])
         except BaseException:
             # Cancelled or failed with the script maybe run: undo what it may have done.
             self.attempting = False
@@ -922,11 +938,11 @@ class _Group:
 
     # -- releasing -------------------------------------------------------------------
 
-    async def release(self, acquisition: _Acquisition) -> bool:
+    def release(self, acquisition: _Acquisition) -> Awaitable[bool]:
         if self.holder is acquisition:
             self.holder = None
         self.handing_off = True
-        return await self._hand_off(acquisition.token, None) != 0
+        return self._hand_off(acquisition.token, None)
 
     async def _release_quietly(self, acquisition: _Acquisition) -> None:
         acquisition.released = True
@@ -935,12 +951,12 @@ class _Group:
         except CacheException as exc:
             _log.warning("lock %r: release after a cancellation failed (%s); the lease will expire", self.key, exc)
 
-    async def _hand_off(self, token: str, nxt: _Waiter | None, may_have_queued: bool = False) -> int:
+    async def _hand_off(self, token: str, nxt: _Waiter | None, may_have_queued: bool = False) -> bool:
         """Give the lock held by ``token`` to the next local waiter, or free it.
 
-        Returns the status of the first release (0: ``token`` did not hold the
-        lock; 1: freed; 2: handed over). Cancelled half-way, it finishes in the
-        background: the release script answers the same when run again.
+        Returns whether ``token`` still held the lock (the first release's
+        answer). Cancelled half-way, it finishes in the background: the
+        release script answers the same when run again.
         """
         first = -1
         queued = False  # freed with this process put in the Redis queue behind another
@@ -978,7 +994,7 @@ class _Group:
         # When queued behind another process, wait for the wake-up at once.
         self._kick(-2 if queued else None)
         self._leave_queue_if_unused(may_have_queued)
-        return first
+        return first != 0
 
     def _leave_queue_if_unused(self, may_have_queued: bool) -> None:
         """A release queued this process for its waiters, who have all left since: leave."""
@@ -1110,12 +1126,11 @@ class DistributedLock(LeaseLock):
             raise LockNotOwnedError(f"lock {self._key!r} is not held by this task")
         return await fenced_set_async(self._repository, key, value, acquisition.fence, expiration=expiration)
 
-    async def _do_acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
-        return await self._group().acquire(acquisition, blocking, deadline)
+    def _do_acquire(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> Awaitable[bool]:
+        return self._group().acquire(acquisition, blocking, deadline)
 
-    async def _do_release(self, acquisition: _Acquisition) -> bool:
-        group = acquisition.group or self._group()
-        return await group.release(acquisition)
+    def _do_release(self, acquisition: _Acquisition) -> Awaitable[bool]:
+        return (acquisition.group or self._group()).release(acquisition)
 
     async def _do_extend(self, acquisition: _Acquisition, ms: int, mode: str) -> float:
         left = await self._scripts.extend(keys=(self._key,), args=(acquisition.token, ms, mode))

@@ -379,9 +379,15 @@ class RedisRepository:
                 _log.debug("%s: Redis unavailable, serving the last known value (%s)", cmd.name, error)
                 _served_stale.set(True)
                 return cmd.parse(reply)
-        if cause is None:
-            raise error
-        raise error from cause
+        try:
+            if cause is None:
+                raise error
+            raise error from cause
+        finally:
+            # The traceback holds this frame: without this, frame -> error ->
+            # traceback -> frame is a cycle per refused call, and the garbage
+            # collector's passes put ~60 µs on 1 % of fail-fast calls.
+            error = cause = None  # type: ignore[assignment]
 
     def served_stale(self) -> bool:
         """Whether the last read in this task was answered by the stale fallback."""

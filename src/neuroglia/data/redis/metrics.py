@@ -61,6 +61,10 @@ class Histogram:
         return float("inf")
 
 
+_HIT: tuple[str, Labels] = ("cache_hits_total", ())
+_MISS: tuple[str, Labels] = ("cache_misses_total", ())
+
+
 def _labels(labels: Mapping[str, str] | None) -> Labels:
     return tuple(sorted(labels.items())) if labels else ()
 
@@ -78,6 +82,9 @@ class CacheMetrics:
         self._counters: dict[tuple[str, Labels], int] = {}
         self._gauges: dict[tuple[str, Labels], float] = {}
         self._histograms: dict[tuple[str, Labels], Histogram] = {}
+        # Per command name: its counter key and latency histogram, so the hot
+        # path builds no tuples (record_command runs once per command).
+        self._per_command: dict[str, tuple[tuple[str, Labels], Histogram]] = {}
 
     # -- the page's API --------------------------------------------------------
 
@@ -127,21 +134,25 @@ class CacheMetrics:
         self._counters.clear()
         self._gauges.clear()
         self._histograms.clear()
+        self._per_command.clear()
 
     # -- fed by the repository's execute path ----------------------------------
 
     def record_command(self, command: str, seconds: float, *, read: bool, hit: bool) -> None:
         """One successful command: its count, latency and, for reads, hit or miss."""
-        labels = (("command", command),)
+        entry = self._per_command.get(command)
+        if entry is None:
+            labels = (("command", command),)
+            histogram = self._histograms.get(("command_duration_seconds", labels))
+            if histogram is None:
+                histogram = self._histograms[("command_duration_seconds", labels)] = Histogram()
+            entry = self._per_command[command] = (("commands_total", labels), histogram)
+        key, histogram = entry
         counters = self._counters
-        key = ("commands_total", labels)
         counters[key] = counters.get(key, 0) + 1
         if read:
-            name = "cache_hits_total" if hit else "cache_misses_total"
-            counters[(name, ())] = counters.get((name, ()), 0) + 1
-        histogram = self._histograms.get(("command_duration_seconds", labels))
-        if histogram is None:
-            histogram = self._histograms[("command_duration_seconds", labels)] = Histogram()
+            key = _HIT if hit else _MISS
+            counters[key] = counters.get(key, 0) + 1
         histogram.observe(seconds)
 
     def record_error(self, command: str, error: BaseException) -> None:
