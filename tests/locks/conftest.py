@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lockkit import RepoFactory
-
 from neuroglia.data.redis import RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer
+
+if TYPE_CHECKING:
+    from lockkit import RepoFactory
 
 
 @pytest.fixture(scope="session")
@@ -77,9 +78,7 @@ async def redis_repo(lock_server: RedisServer, make_repo: Callable[..., RedisRep
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
-async def repo_factory(
-    request: pytest.FixtureRequest, make_repo: Callable[..., RedisRepository]
-) -> RepoFactory:
+async def repo_factory(request: pytest.FixtureRequest, make_repo: Callable[..., RedisRepository]) -> RepoFactory:
     """Build connected repositories that share one database, on memory:// or the real server.
 
     Two repositories from one factory behave like two processes: separate

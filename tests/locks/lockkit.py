@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 
 from neuroglia.data.redis import RedisRepository
@@ -36,4 +37,4 @@ async def settled(repo: RedisRepository, *keys: str, within: float = 5.0) -> boo
 def no_overlap(intervals: list[tuple[int, int]]) -> bool:
     """Whether the (enter, exit) intervals are pairwise disjoint."""
     ordered = sorted(intervals)
-    return all(prev[1] <= nxt[0] for prev, nxt in zip(ordered, ordered[1:], strict=False))
+    return all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ordered))

@@ -91,7 +91,8 @@ async def test_extend_adds_or_replaces(lock_repo: RedisRepository) -> None:
         assert await lock_repo.pttl_async("ext") > 11000
         assert await lock.extend(3, replace_ttl=True) == 3
         assert 2000 < await lock_repo.pttl_async("ext") <= 3000
-        assert lock.valid_for is not None and 0 < lock.valid_for <= 3
+        assert lock.valid_for is not None
+        assert 0 < lock.valid_for <= 3
 
 
 async def test_fencing_tokens_strictly_increase(repo_factory: RepoFactory) -> None:
@@ -121,7 +122,8 @@ async def test_fenced_set_refuses_an_older_token(lock_repo: RedisRepository) -> 
 async def test_deleted_from_outside_is_detected(lock_repo: RedisRepository) -> None:
     lost: list[LockLostError] = []
     lock = DistributedLock(lock_repo, "deleted", timeout=5, on_lost=lost.append)
-    with pytest.raises(LockLostError):
+
+    async def section() -> None:
         async with lock:
             assert await lock.is_owned()
             await lock_repo.delete_async("deleted")
@@ -130,6 +132,9 @@ async def test_deleted_from_outside_is_detected(lock_repo: RedisRepository) -> N
             assert "deleted" in str(lost[0])
             with pytest.raises(LockNotOwnedError):
                 await lock.extend()
+
+    with pytest.raises(LockLostError):
+        await section()
     assert len(lost) == 1  # told once
 
 
@@ -141,36 +146,50 @@ async def test_expired_lease_is_detected_by_extend_and_at_exit(lock_repo: RedisR
         lost.append(error)
 
     lock = DistributedLock(lock_repo, "expired", timeout=0.2, auto_renew=False, on_lost=on_lost)
-    with pytest.raises(LockLostError):
+
+    async def section() -> None:
         async with lock:
             assert await eventually(lambda: _absent(lock_repo, "expired"), within=5)
             with pytest.raises(LockNotOwnedError):
                 await lock.extend()
             assert not await lock.is_owned()
+
+    with pytest.raises(LockLostError):
+        await section()
     assert await eventually(lambda: _true(len(lost) == 1))
 
 
 async def test_watchdog_notices_a_deletion_and_fires_on_lost(lock_repo: RedisRepository) -> None:
     fired = asyncio.Event()
     lock = DistributedLock(lock_repo, "watched", timeout=0.3, on_lost=lambda _: fired.set())
-    with pytest.raises(LockLostError):
+
+    async def section() -> None:
         async with lock:
             await lock_repo.delete_async("watched")
             await asyncio.wait_for(fired.wait(), 5)  # the watchdog renews at lease/3 and finds it gone
             assert not lock.held
 
+    with pytest.raises(LockLostError):
+        await section()
+
 
 async def test_cancel_on_lost_cancels_the_section(lock_repo: RedisRepository) -> None:
     reached_end = False
     lock = DistributedLock(lock_repo, "cancel-on-lost", timeout=0.3, cancel_on_lost=True)
-    with pytest.raises(LockLostError):
+
+    async def section() -> None:
+        nonlocal reached_end
         async with lock:
             await lock_repo.delete_async("cancel-on-lost")
             await asyncio.sleep(10)  # cancelled as soon as the watchdog finds the key gone
             reached_end = True
+
+    with pytest.raises(LockLostError):
+        await section()
     assert not reached_end
     task = asyncio.current_task()
-    assert task is not None and task.cancelling() == 0  # our own cancellation was taken back
+    assert task is not None
+    assert task.cancelling() == 0  # our own cancellation was taken back
 
 
 async def test_outside_cancellation_wins_over_cancel_on_lost(lock_repo: RedisRepository) -> None:
@@ -201,7 +220,8 @@ async def test_section_three_times_the_lease_keeps_the_lock(lock_repo: RedisRepo
             ttls.append(await lock_repo.pttl_async("long"))
             await asyncio.sleep(0.03)
         assert await lock.is_owned()
-    assert ttls and all(t > 0 for t in ttls)
+    assert ttls
+    assert all(t > 0 for t in ttls)
     assert not lost
     assert not await lock_repo.exists_async("long")
 
@@ -295,7 +315,9 @@ async def test_lock_timeout_defaults_to_the_lease(lock_repo: RedisRepository) ->
     lock = DistributedLock(lock_repo, "k", timeout=7)
     assert lock.wait_timeout == 7
     assert DistributedLock(lock_repo, "k", timeout=7, wait_timeout=1).wait_timeout == 1
-    assert lock.timeout == 7 and lock.auto_renew and not lock.reentrant
+    assert lock.timeout == 7
+    assert lock.auto_renew
+    assert not lock.reentrant
     assert "k" in repr(lock)
 
 

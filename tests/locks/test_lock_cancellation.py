@@ -82,15 +82,15 @@ async def test_thousand_acquisitions_cancelled_anywhere(repo_factory: RepoFactor
 async def test_cancelled_release_still_hands_the_lock_over(repo_factory: RepoFactory) -> None:
     repo = await repo_factory()
     other = await repo_factory()
+
+    async def holder(acquired: asyncio.Event, leave: asyncio.Event) -> None:
+        async with DistributedLock(repo, "handover", timeout=30):
+            acquired.set()
+            await leave.wait()
+
     for steps in range(10):
         acquired, leave = asyncio.Event(), asyncio.Event()
-
-        async def holder() -> None:
-            async with DistributedLock(repo, "handover", timeout=30):
-                acquired.set()
-                await leave.wait()
-
-        holding = asyncio.create_task(holder())
+        holding = asyncio.create_task(holder(acquired, leave))
         await acquired.wait()
         local_waiter = asyncio.create_task(_hold_briefly(repo))
         remote_waiter = asyncio.create_task(_hold_briefly(other))

@@ -69,21 +69,29 @@ async def test_frozen_server_during_release_times_out(own_server: RedisServer, f
 async def test_unreachable_past_the_lease_counts_as_lost(own_server: RedisServer, fragile: RedisRepository) -> None:
     told = asyncio.Event()
     lock = DistributedLock(fragile, "unreachable", timeout=0.6, on_lost=lambda _: told.set())
-    with pytest.raises(LockLostError) as raised:
+
+    async def section() -> None:
         async with lock:
             own_server.stop()
             await asyncio.wait_for(told.wait(), 10)  # the watchdog gives up when the lease has run out
             assert not lock.held
+
+    with pytest.raises(LockLostError) as raised:
+        await section()
     assert isinstance(raised.value.__cause__, CacheException)  # the failed release is attached
 
 
 async def test_restarted_server_forgets_the_lock(own_server: RedisServer, fragile: RedisRepository) -> None:
     told = asyncio.Event()
     lock = DistributedLock(fragile, "forgotten", timeout=0.6, on_lost=lambda _: told.set())
-    with pytest.raises(LockLostError):
+
+    async def section() -> None:
         async with lock:
             own_server.restart()  # no persistence: the key is gone, and so are the scripts
             await asyncio.wait_for(told.wait(), 10)
+
+    with pytest.raises(LockLostError):
+        await section()
     async with DistributedLock(fragile, "forgotten", timeout=5, wait_timeout=0):
         pass
 

@@ -90,7 +90,8 @@ async def test_paused_holder_loses_the_lock_and_its_late_write_is_refused(
         try:
             second = DistributedLock(redis_repo, "paused", timeout=30, wait_timeout=20)
             await second.acquire()  # granted once the first lease has run out
-            assert second.fencing_token is not None and second.fencing_token > first_token
+            assert second.fencing_token is not None
+            assert second.fencing_token > first_token
             assert await second.fenced_set_async("paused:resource", "written by the second holder")
         finally:
             os.kill(first.pid, signal.SIGCONT)

@@ -9,7 +9,9 @@ from typing import Any
 import redis
 
 from neuroglia.data.redis import CacheException, CircuitState, RedisConfig, RedisRepository
-from neuroglia.data.redis.testing import RedisServer
+from neuroglia.data.redis.testing import FakeClock, RedisServer
+
+__all__ = ["OPERATION_TIMEOUT", "FakeClock", "admin", "fast_config", "outcome", "wait_until_closed"]
 
 # Tight settings so that every fault resolves in well under a second.
 FAST = {
@@ -19,19 +21,6 @@ FAST = {
 }
 FAST_RETRY = {"retries": 2, "retry_delay": 0.01, "backoff_factor": 2, "max_retry_delay": 0.05}
 OPERATION_TIMEOUT = 1.0
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def fast_config(url: str, **overrides: Any) -> RedisConfig:

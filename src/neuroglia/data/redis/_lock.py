@@ -189,6 +189,7 @@ class _Acquisition:
         "fence",
         "group",
         "lease",
+        "lease_ms",
         "lock",
         "lost",
         "released",
@@ -202,6 +203,7 @@ class _Acquisition:
     def __init__(self, lease: float, task: asyncio.Task[Any]) -> None:
         self.token = _new_token()
         self.lease = lease
+        self.lease_ms = _milliseconds(lease)
         self.task = task
         self.fence: int | None = None
         self.count = 1  # re-entries of a re-entrant lock, across lock objects
@@ -216,9 +218,6 @@ class _Acquisition:
         self.group: _Group | None = None
         self.acquired_at = 0.0  # loop time when acquired (for the hold-time metric)
 
-    @property
-    def lease_ms(self) -> int:
-        return _milliseconds(self.lease)
 
 
 class _Hold:
@@ -804,12 +803,12 @@ class _Group:
         self._kick()
         return await self._wait(waiter, deadline)
 
-    async def _attempt(self, acquisition: _Acquisition, ticket: str) -> tuple[bool, int]:
+    async def _attempt(self, acquisition: _Acquisition, ticket: str) -> int:
+        """One try: the fencing token (> 0) when acquired, else minus the ms the lock may stay taken."""
         args = (
             (acquisition.token, acquisition.lease_ms, ticket) if ticket else (acquisition.token, acquisition.lease_ms)
         )
-        reply = await self.scripts.acquire(keys=self.keys, args=args)
-        return int(reply[0]) == 1, int(reply[1])
+        return int(await self.scripts.acquire(keys=self.keys, args=args))
 
     async def _first_attempt(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
         # Without joining the Redis queue: a lock that is free costs the
@@ -817,8 +816,7 @@ class _Group:
         self.attempting = True
         sent = self.loop.time()
         try:
-            reply = await self.scripts.acquire(keys=self.keys, args=(acquisition.token, acquisition.lease_ms))
-            granted, value = int(reply[0]) == 1, int(reply[1])
+            fence = int(await self.scripts.acquire(keys=self.keys, args=(acquisition.token, acquisition.lease_ms)))
         except BaseException:
             # Cancelled or failed with the script maybe run: undo what it may have done.
             self.attempting = False
@@ -826,8 +824,8 @@ class _Group:
             self._kick()
             raise
         self.attempting = False
-        if granted:
-            acquisition.fence = value
+        if fence > 0:
+            acquisition.fence = fence
             acquisition.valid_until = sent + acquisition.lease
             self.holder = acquisition
             return True
@@ -907,16 +905,17 @@ class _Group:
                     break
                 sent = self.loop.time()
                 in_flight = waiter.acquisition.token
-                granted, wait_ms = await self._attempt(waiter.acquisition, ticket)
+                fence = await self._attempt(waiter.acquisition, ticket)
                 in_flight = ""
-                if granted:
+                if fence > 0:
                     done = True
                     self.contender = None
-                    if not self._grant(waiter, wait_ms, sent):
+                    if not self._grant(waiter, fence, sent):
                         # Its task left meanwhile: pass the lock on, or free it.
                         self.handing_off = True
                         await self._hand_off(waiter.acquisition.token, None)
                     return
+                wait_ms = -fence
         except CacheException as exc:
             self._fail_waiters(exc)
         finally:
@@ -958,7 +957,7 @@ class _Group:
         answer). Cancelled half-way, it finishes in the background: the
         release script answers the same when run again.
         """
-        first = -1
+        first = -2
         queued = False  # freed with this process put in the Redis queue behind another
         try:
             while True:
@@ -970,17 +969,18 @@ class _Group:
                 else:
                     args = (token, nxt.acquisition.token, nxt.acquisition.lease_ms, self.ticket)
                     may_have_queued = True
-                reply = await self.scripts.release(keys=self.keys, args=args)
-                status = int(reply[0])
-                if first < 0:
+                # 0: the token did not hold the lock; -1: freed; > 0: handed over
+                # to the next waiter, with that fencing token.
+                status = int(await self.scripts.release(keys=self.keys, args=args))
+                if first < -1:
                     first = status
-                if status == 2 and nxt is not None:
+                if status > 0 and nxt is not None:
                     may_have_queued = False  # a hand-over leaves the Redis queue
-                    if self._grant(nxt, int(reply[1]), sent):
+                    if self._grant(nxt, status, sent):
                         break
                     token, nxt = nxt.acquisition.token, None  # that waiter left: once more
                     continue
-                queued = status == 1 and nxt is not None
+                queued = status == -1 and nxt is not None
                 break
         except asyncio.CancelledError:
             _spawn(self._hand_off(token, nxt, may_have_queued))

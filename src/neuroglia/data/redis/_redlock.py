@@ -143,7 +143,7 @@ class Redlock(LeaseLock):
             except asyncio.CancelledError:
                 _spawn(self._release_everywhere(acquisition.token))
                 raise
-            granted = sum(1 for r in replies if r is not None and int(r[0]) == 1)
+            granted = sum(1 for r in replies if r is not None and int(r) > 0)  # a fencing token: granted
             validity = acquisition.lease - (loop.time() - start) - self._drift(acquisition.lease)
             if granted >= self._quorum and validity > 0:
                 acquisition.valid_until = start + validity
@@ -181,7 +181,7 @@ class Redlock(LeaseLock):
             raise CacheUnavailableError(
                 f"Redlock {self._key!r}: only {len(answered)} of {len(replies)} servers answered the release"
             )
-        return sum(1 for r in answered if int(r[0]) == 1) >= self._quorum
+        return sum(1 for r in answered if int(r) == -1) >= self._quorum  # -1: released
 
     def _majority_left(self, replies: list[Any], start: float, lease: float) -> float:
         answered = [int(r) for r in replies if r is not None]

@@ -7,9 +7,17 @@
 -- ARGV[3] (optional) waiter id of the calling process: given, the process
 --         keeps (or takes) its place in the queue when the lock is busy
 --
--- Returns {1, fencing token} when acquired; {0, PTTL of the lock} when not
--- (the PTTL is -2 when the lock is free but other waiters are ahead).
+-- Returns the fencing token (>= 1) when acquired; otherwise minus the lock's
+-- remaining lease in ms (0 when the lock is free but other waiters are ahead).
 local token, lease, id = ARGV[1], ARGV[2], ARGV[3]
+
+local function busy()
+  local ttl = redis.call('PTTL', LOCK)
+  if ttl > 0 then
+    return -ttl
+  end
+  return 0
+end
 
 local now = nil
 if redis.call('EXISTS', WAITERS) == 1 then
@@ -19,7 +27,7 @@ if redis.call('EXISTS', WAITERS) == 1 then
     if id then
       enqueue(id, now)
     end
-    return {0, redis.call('PTTL', LOCK)}
+    return busy()
   end
 end
 
@@ -29,10 +37,10 @@ if redis.call('SET', LOCK, token, 'NX', 'PX', lease) then
     dequeue(id)
     redis.call('DEL', wake_key(id))  -- a wake-up it no longer needs
   end
-  return {1, fence}
+  return fence
 end
 
 if id then
   enqueue(id, now or now_ms())
 end
-return {0, redis.call('PTTL', LOCK)}
+return busy()

@@ -7,18 +7,18 @@
 -- ARGV[3] (with ARGV[2]) the next waiter's lease in milliseconds
 -- ARGV[4] (with ARGV[2]) waiter id of the calling process
 --
--- Returns {0, 0} when ARGV[1] does not hold the lock (it expired or was taken),
--- {1, 0} when released (the head of the queue is woken; with a next token the
--- calling process joins the queue), {2, fencing token} when handed to ARGV[2].
+-- Returns 0 when ARGV[1] does not hold the lock (it expired or was taken), -1
+-- when released (the head of the queue is woken; with a next token the calling
+-- process joins the queue), the new fencing token (>= 1) when handed to ARGV[2].
 -- Running it again after a lost reply gives the same answer.
 local token, nxt, nlease, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 
 local current = redis.call('GET', LOCK)
 if current ~= token then
   if nxt and current == nxt then
-    return {2, tonumber(redis.call('GET', FENCING))}
+    return tonumber(redis.call('GET', FENCING))
   end
-  return {0, 0}
+  return 0
 end
 
 local now = nil
@@ -34,7 +34,7 @@ if nxt and (not head or head == id) then
   if head then
     dequeue(id)
   end
-  return {2, fence}
+  return fence
 end
 
 redis.call('DEL', LOCK)
@@ -45,4 +45,4 @@ end
 if head then
   wake_head(now)
 end
-return {1, 0}
+return -1
