@@ -165,7 +165,7 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
 class _InstantTransport:
     """A transport that answers every command at once: no socket, no parsing."""
 
-    async def execute(self, args: Any) -> Any:
+    async def execute(self, args: Any, deadline: float | None = None) -> Any:
         return b"v"
 
     async def execute_blocking(self, args: Any, timeout: float) -> Any:

@@ -408,7 +408,7 @@ async def profile(args: argparse.Namespace, url: str) -> None:
 class _StubTransport:
     """A transport that answers at once: what is left to time is the library's own code."""
 
-    async def execute(self, args: tuple[Any, ...]) -> Any:
+    async def execute(self, args: tuple[Any, ...], deadline: float | None = None) -> Any:
         await asyncio.sleep(0)  # one trip through the event loop, as a real reply takes
         return b"value"
 

@@ -60,9 +60,13 @@ class ScriptedTransport:
             return await step()
         return step
 
-    async def execute(self, args: tuple[Any, ...]) -> Any:
+    async def execute(self, args: tuple[Any, ...], deadline: float | None = None) -> Any:
         self.sent.append(args)
-        return await self._next()
+        if deadline is None:
+            return await self._next()
+        # A transport bounds each command by the operation's deadline.
+        async with asyncio.timeout_at(deadline):
+            return await self._next()
 
     async def execute_blocking(self, args: tuple[Any, ...], timeout: float) -> Any:
         self.sent.append(args)

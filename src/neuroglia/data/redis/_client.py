@@ -71,8 +71,12 @@ class PoolStats:
 class Transport(Protocol):
     """What the repository needs from a Redis client."""
 
-    async def execute(self, args: Args) -> Any:
-        """Send one command and return its raw reply."""
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        """Send one command and return its raw reply.
+
+        ``deadline`` (event-loop time) bounds the whole call: waiting for a
+        connection, connecting, writing and reading.
+        """
         ...
 
     async def execute_blocking(self, args: Args, timeout: float) -> Any:
@@ -263,20 +267,35 @@ class _RedisPyTransport:
         # the fast path; waiting (with a timeout) happens only when full.
         self._slots = asyncio.Semaphore(max_connections)
         self._pool_timeout = pool_timeout
+        kwargs = self._pool.connection_kwargs
+        # The longest a borrow may take when it has to open a connection.
+        self._connect_bound = float(kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout") or math.inf)
         self._execute: Callable[..., Awaitable[Any]] = client.execute_command
 
-    async def _acquire(self) -> Any:
-        """Borrow a connection, waiting up to the pool timeout when all are busy."""
+    async def _acquire(self, deadline: float | None = None) -> Any:
+        """Borrow a connection, waiting up to the pool timeout when all are busy.
+
+        With a ``deadline`` (loop time) neither the wait for a free slot nor
+        a connect of a new connection may outlast it.
+        """
         slots = self._slots
         if slots.locked():
+            wait = self._pool_timeout
+            if deadline is not None:
+                left = deadline - asyncio.get_running_loop().time()
+                wait = left if wait is None else min(wait, left)
             try:
-                async with asyncio.timeout(self._pool_timeout):
+                async with asyncio.timeout(wait):
                     await slots.acquire()
             except TimeoutError:
                 raise PoolExhaustedError(rex.ConnectionError("No connection available.")) from None
         else:
             await slots.acquire()  # free slot: returns at once
         try:
+            if deadline is not None and deadline - asyncio.get_running_loop().time() < self._connect_bound:
+                # Too little time left for a possible connect: bound it (rare).
+                async with asyncio.timeout_at(deadline):
+                    return await self._pool.get_connection()
             return await self._pool.get_connection()
         except BaseException as exc:
             slots.release()
@@ -290,9 +309,26 @@ class _RedisPyTransport:
         finally:
             self._slots.release()
 
-    async def execute(self, args: Args) -> Any:
-        conn = await self._acquire()
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        conn = await self._acquire(deadline)
+        socket_timeout = conn.socket_timeout
+        clamped = False
         try:
+            if deadline is not None:
+                # The deadline rides on the socket timeout that redis-py
+                # already applies to every write and read: no timer of our
+                # own on the fast path. Only when less than a write plus a
+                # read's worth of time is left are both cut to what remains.
+                now = asyncio.get_running_loop().time
+                left = deadline - now()
+                if socket_timeout is None or left < 2 * socket_timeout:
+                    if left <= 0:
+                        raise rex.TimeoutError("operation deadline passed before sending")
+                    clamped = True
+                    conn.socket_timeout = left
+                    await conn.send_command(*args)
+                    conn.socket_timeout = max(deadline - now(), 0.001)
+                    return await conn.read_response()
             await conn.send_command(*args)
             return await conn.read_response()
         except BaseException:
@@ -301,6 +337,8 @@ class _RedisPyTransport:
             await conn.disconnect(nowait=True)
             raise
         finally:
+            if clamped:
+                conn.socket_timeout = socket_timeout
             await self._give_back(conn)
 
     async def execute_blocking(self, args: Args, timeout: float) -> Any:
@@ -454,7 +492,13 @@ class _FakeTransport(_RedisPyTransport):
 
     _PER_KEY_OVERHEAD = 56  # roughly what a real server adds per key
 
-    async def execute(self, args: Args) -> Any:
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        if deadline is None:
+            return await self._run(args)
+        async with asyncio.timeout_at(deadline):
+            return await self._run(args)
+
+    async def _run(self, args: Args) -> Any:
         name = str(args[0]).upper()
         if name == "INFO":
             return await self._info(str(args[1]).lower() if len(args) > 1 else "default")

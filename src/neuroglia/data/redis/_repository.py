@@ -297,11 +297,12 @@ class RedisRepository:
         attempt = 0
         while True:
             try:
-                if deadline is None:
-                    reply = await self._send(transport, cmd)
+                if deadline is None or cmd.block is None:
+                    # The transport enforces the deadline itself, without a timer.
+                    reply = await self._send(transport, cmd, deadline)
                 else:
                     async with asyncio.timeout_at(deadline):
-                        reply = await self._send(transport, cmd)
+                        reply = await self._send(transport, cmd, None)
             except Exception as exc:
                 mapped = classify_error(exc, cmd.name)
                 if isinstance(exc, TimeoutError) and deadline is not None and loop.time() >= deadline:
@@ -346,12 +347,12 @@ class RedisRepository:
             return cmd.parse(reply)
 
     @staticmethod
-    async def _send(transport: Transport, cmd: Command[Any]) -> Any:
+    async def _send(transport: Transport, cmd: Command[Any], deadline: float | None) -> Any:
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
         try:
             if cmd.block is None:
-                return await transport.execute(cmd.args)
+                return await transport.execute(cmd.args, deadline)
             return await transport.execute_blocking(cmd.args, cmd.block)
         finally:
             if task is not None and task.cancelling() > cancels:
