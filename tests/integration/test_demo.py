@@ -14,13 +14,21 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
-from neuroglia.data.redis import RedisConfig, RedisRepository
+from neuroglia.data.redis import (
+    CacheUnavailableError,
+    CircuitOpenError,
+    CircuitState,
+    RedisConfig,
+    RedisRepository,
+)
 from neuroglia.data.redis.__main__ import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
-from neuroglia.data.redis._demo import SECTIONS, DemoContext, Section, run_demo
+from neuroglia.data.redis._client import PoolStats
+from neuroglia.data.redis._demo import SECTIONS, DemoContext, OutageSwitch, Section, run_demo
 from neuroglia.data.redis.testing import RedisServer, free_port
 
 SECTION_TITLES = [
@@ -28,10 +36,15 @@ SECTION_TITLES = [
     "Customer sessions - CustomerSessionService",
     "Kitchen queue - KitchenQueueService",
     "Distributed locking - OrderProcessingService",
+    "Kitchen stations - KitchenQueueService",
+    "Fencing tokens - DistributedLock",
     "Real-time analytics - PizzaAnalyticsService",
     "Customer segmentation - CustomerSegmentationService",
     "Custom serialization - CustomSerializationService",
+    "Resilience - ResilientMenuService",
+    "Metrics - CachePerformanceMonitor",
 ]
+SECTIONS_BY_TITLE = {s.title: s for s in SECTIONS}
 
 
 def run_cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -69,11 +82,103 @@ def assert_full_report(report: str) -> None:
     ):
         assert re.search(row, report), row
     assert "RedisHashRepository[Customer]" in report
+    assert_locks_report(report)
+    assert_resilience_report(report)
+    assert_metrics_report(report)
     assert "FAILED" not in report
+    assert "\r" not in report  # plain lines, readable through a pipe or in a log
+    assert "\x1b" not in report
     assert "Traceback" not in report
     assert "; 0 remain" in report
     last = report.rstrip().splitlines()[-1]
     assert re.fullmatch(rf"All \d+ checks passed in {len(SECTION_TITLES)} sections\.", last), last
+
+
+def assert_locks_report(report: str) -> None:
+    """Orders, inventory, kitchen stations and fencing, as the report shows them."""
+    for row in (
+        # One call of the six per order does the work; the page's outcomes, each from one instance.
+        r"o-201 +24\.50 mozzarella +6 calls +processed \(instance-[123]\) +5x already processed +processing +1",
+        r"o-202 +18\.00 basil +6 calls +processed \(instance-[123]\) +5x already processed +processing +1",
+        r"o-203 +0\.00 mozzarella +6 calls +payment failed \(instance-[123]\) +5x already processed +payment_failed +0",
+        r"o-204 +31\.00 truffle +6 calls +inventory shortage \(instance-[123]\) +5x already processed "
+        r"+awaiting_stock +0",
+        r"coordinate_inventory_update\(\) \(DistributedLock\) +68 +68 +no",
+        r"coordinate_inventory_update\('flour', -1000\) -> InsufficientInventoryError: Cannot reduce flour by 1000\. "
+        r"Current stock: 68",
+        r"12 orders served in",
+        # The stale holder's late write is refused; its exit leaves the newer holder's lock alone.
+        r"instance-1 +acquires \(lease 0\.2 s, no renewal\) +\d+ +held",
+        r"instance-2 +acquires once the lease ran out +\d+ +held",
+        r"instance-1 +resumes; is_owned\(\) +\d+ +False",
+        r"instance-1 +late fenced write of menu:special +\d+ +refused",
+        r"instance-1 +leaves the block +\d+ +LockLostError",
+        r"instance-2 +after instance-1 left: is_owned\(\) +\d+ +True",
+        r"menu:special = 'Diavola Speciale'",
+        r"logged: WARNING neuroglia\.data\.redis\.lock: lock 'mario_pizzeria:specials_lock' \(fencing token \d+\) "
+        r"was lost",
+    ):
+        assert re.search(row, report), row
+    # Each of the 12 queued orders went to exactly one of the six stations.
+    stations = re.findall(r"^  oven-\d +instance-\d +\d+ +(.+?)  +\[", report, re.MULTILINE)
+    assert len(stations) == 6, stations
+    taken = [order for line in stations for order in line.split(", ")]
+    assert sorted(taken) == sorted(["o-101", "o-103", *(f"o-3{n:02d}" for n in range(10))])
+
+
+def assert_resilience_report(report: str) -> None:
+    """The outage: breaker opening, failing fast, both fallbacks, recovery and its events."""
+    for row in (
+        r"get_menu_with_fallback\('pepperoni'\) #1 +the service's fallback_cache +CacheUnavailableError +3 .+"
+        r" closed \(1/3 failures\)",
+        r"get_menu_with_fallback\('pepperoni'\) #2 +the service's fallback_cache +CacheUnavailableError +3 .+"
+        r" closed \(2/3 failures\)",
+        r"get_menu_with_fallback\('pepperoni'\) #3 +the service's fallback_cache +CacheUnavailableError +3 .+ open",
+        r"get_menu_with_fallback\('pepperoni'\) #4 +the service's fallback_cache +CircuitOpenError +0 .+ open",
+        r"get_menu_with_fallback\('diavola'\) +database \(last resort\) +CircuitOpenError +0 ",
+        r"board\.get_async\(menu:margherita\) +the repository's stale fallback +- +3 .+ served_stale\(\) True",
+        r"board\.set_async\(menu:margherita\) +raises CacheUnavailableError",
+        r"get_menu_with_fallback\('margherita'\) \(trial 1\) +Redis +- +0 .+ half_open",
+        r"get_menu_with_fallback\('pepperoni'\) \(trial 2\) +Redis +- +0 .+ closed",
+        r"board\.get_async\(menu:margherita\) +Redis +- +0 +served_stale\(\) False",
+        r"\d+ ms +closed -> open +3 consecutive failed operations",
+        r"\d+ ms +open -> half_open +recovery_timeout \(0\.2 s\) elapsed",
+        r"\d+ ms +half_open -> closed +2 successful trial calls",
+        r"The service caught: CacheUnavailableError: GET: socket error: Connection refused \(simulated outage\)",
+        r"then: CircuitOpenError: circuit 'redis' is open: failing fast",
+        r"The outage refused 15 commands in this process; none reached the server\.",
+        r"logged: WARNING neuroglia\.data\.redis\.breaker: circuit redis: closed -> open",
+    ):
+        assert re.search(row, report), row
+
+
+def assert_metrics_report(report: str) -> None:
+    """The page's monitor and the summary tables of repo.metrics."""
+    metrics = report[report.index("Metrics - CachePerformanceMonitor") :]
+    for row in (
+        r"total_operations +0\n",
+        r"cache_hits +3\n",
+        r"cache_misses +3\n",
+        r"hit_ratio +0\.5\n",
+        r"active_connections +[1-9]\d*\n",
+        r"memory_usage +[1-9]\d*\n",
+        r"figure +demo repository +all 6 repositories of the run",
+        r"commands +[1-9]\d* +[1-9]\d*\n",
+        r"reads: hits / misses +\d+ / \d+ +\d+ / \d+",
+        r"hit ratio +\d+\.\d% +\d+\.\d%",
+        r"latency p50 / p99 +\d+\.\d+ ms / \d+\.\d+ ms",
+        r"locks acquired / timed out +\d+ / 0 +[1-9]\d* / 0",
+        r"lock wait p50 / p99 .+ ms",
+        r"lock hold p50 / p99 .+ ms",
+        r"circuit breaker +closed \(opened 1x, 3 transitions\)",
+        r"connections created +[1-9]\d* of 50",
+        r"command \(demo repository\) +calls +p50 +p99",
+        r"GET +[1-9]\d* +\d+\.\d+ ms +\d+\.\d+ ms",
+        r"CacheUnavailableError +GET +3\n",
+        r"CircuitOpenError +GET +\d+\n",
+        r"latency \(all commands\) +calls",
+    ):
+        assert re.search(row, metrics), row
 
 
 def test_sections_are_the_documented_ones() -> None:
@@ -142,6 +247,122 @@ async def test_an_interrupted_demo_still_cleans_up() -> None:
         with pytest.raises(asyncio.CancelledError):
             await run
         assert await observer.dbsize() == 0
+
+
+class FlushRecorder(io.StringIO):
+    """A report stream that remembers what had been flushed when."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed = ""
+
+    def flush(self) -> None:
+        self.flushed = self.getvalue()
+        super().flush()
+
+
+async def test_each_section_title_is_flushed_as_the_section_starts() -> None:
+    out = FlushRecorder()
+    seen: list[str] = []
+
+    async def probe(ctx: DemoContext) -> None:
+        # The title line, then its underline, are out before the section does anything.
+        seen.append(out.flushed.rstrip("\n").splitlines()[-2])
+        ctx.check(True, "fine")
+
+    sections = [Section("Oven", "OvenService", probe), Section("Till", "TillService", probe)]
+    result = await run_demo(f"memory://test-demo-{uuid.uuid4().hex}", out=out, sections=sections)
+    assert result.ok, out.getvalue()
+    assert seen == ["[1/2] Oven - OvenService", "[2/2] Till - TillService"]
+
+
+@pytest.mark.parametrize(
+    "title", ["Distributed locking", "Kitchen stations", "Fencing tokens", "Resilience", "Metrics"]
+)
+async def test_a_new_section_runs_on_its_own(title: str) -> None:
+    # Each section stands alone (the metrics section reports on whatever ran before it).
+    sections = [SECTIONS_BY_TITLE[title]]
+    if title != "Metrics":
+        sections.append(SECTIONS_BY_TITLE["Metrics"])
+    out = io.StringIO()
+    result = await run_demo(f"memory://test-demo-{uuid.uuid4().hex}", out=out, sections=sections)
+    assert result.ok, out.getvalue()
+    assert result.remaining_keys == 0
+
+
+async def test_a_failure_during_the_simulated_outage_still_cleans_up() -> None:
+    async def stuck_in_an_outage(ctx: DemoContext) -> None:
+        await ctx.repo.set_async("menu:special", "Diavola")
+        ctx.run.outage.active = True
+        for _ in range(5):  # enough to open the demo repository's breaker
+            with pytest.raises(CacheUnavailableError):
+                await ctx.repo.get_async("menu:special")
+        breaker = ctx.repo.circuit_breaker
+        assert breaker is not None
+        assert breaker.state is CircuitState.OPEN
+        ctx.check(False, "the oven is cold")
+
+    url = f"memory://test-demo-{uuid.uuid4().hex}"
+    async with RedisRepository(RedisConfig(url=url)) as observer:
+        out = io.StringIO()
+        result = await run_demo(url, out=out, sections=[Section("Outage", "S", stuck_in_an_outage)])
+        assert result.failure == "Outage: check failed: the oven is cold"
+        assert result.removed_keys == 1
+        assert result.remaining_keys == 0
+        assert await observer.dbsize() == 0
+
+
+class CountingTransport:
+    """A transport that answers PING and counts what reaches it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+        self.closed = False
+
+    async def execute(self, args: tuple[Any, ...], deadline: float | None = None) -> Any:
+        self.sent.append(args)
+        return b"PONG"
+
+    async def execute_blocking(self, args: tuple[Any, ...], timeout: float) -> Any:
+        self.sent.append(args)
+        return None
+
+    async def execute_many(self, commands: Sequence[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
+        self.sent.extend(commands)
+        return [b"PONG" for _ in commands]
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def pool_stats(self) -> PoolStats:
+        return PoolStats(1, 0, 1, 1)
+
+
+async def test_the_outage_switch_never_lets_a_command_through() -> None:
+    switch = OutageSwitch()
+    inner = CountingTransport()
+    config = RedisConfig(circuit_breaker={"failure_threshold": 2, "recovery_timeout": 60}, retry_policy={"retries": 1})
+    repo = RedisRepository(config, transport=switch.wrap(inner))
+    assert await repo.ping()
+    assert len(inner.sent) == 1
+    switch.active = True
+    with pytest.raises(CacheUnavailableError, match=r"PING: socket error: Connection refused \(simulated outage\)"):
+        await repo.ping()
+    with pytest.raises(CacheUnavailableError):
+        async with repo.pipeline() as pipe:
+            pipe.ping()
+    with pytest.raises(CircuitOpenError):  # two failed operations opened the breaker
+        await repo.ping()
+    assert switch.refused == 4  # each operation twice: a refused connection sent nothing, so it is retried
+    assert len(inner.sent) == 1  # nothing reached the transport behind the switch
+    switch.active = False
+    breaker = repo.circuit_breaker
+    assert breaker is not None
+    breaker.reset()
+    assert await repo.ping()
+    assert len(inner.sent) == 2
+    await repo.disconnect()
+    assert not inner.closed  # an injected transport belongs to whoever injected it
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@
 Commands:
 
 ``demo``
-    Run the Mario's Pizzeria services of the framework's page end to end and
-    print a report; ``memory://`` (no server) by default, a real server with
-    ``--url``.
+    Run the Mario's Pizzeria services of the framework's page end to end
+    (locks, a simulated outage and a metrics summary included) and print a
+    report; ``memory://`` (no server) by default, a real server with ``--url``.
 
 Each command is one ``_add_<name>_command`` function that adds its
 sub-parser and sets ``handler`` (``Namespace -> exit code``); list it in
@@ -75,9 +75,12 @@ def _add_demo_command(commands: Any) -> None:
         "demo",
         help="run the Mario's Pizzeria services of the documentation end to end",
         description="Run the services of the Redis Cache Repository page (menu cache, customer "
-        "sessions, kitchen queue, analytics, segmentation, custom serialization) and print a "
-        "report. Every key is written under a fresh 'demo:<random>:' prefix and only those "
-        "keys are deleted at the end; the database is never flushed.",
+        "sessions, kitchen queue, order processing and inventory under distributed locks, "
+        "kitchen stations, fencing tokens, analytics, segmentation, custom serialization, "
+        "the resilient menu service through a simulated outage, metrics) and print a report "
+        "ending with a metrics summary. Every key is written under a fresh 'demo:<random>:' "
+        "prefix and only those keys are deleted at the end; the database is never flushed, "
+        "and the outage is simulated inside the process (the server is never stopped).",
     )
     _add_connection_options(parser)
     parser.set_defaults(handler=_run_demo)

@@ -1,48 +1,69 @@
 """The ``demo`` command: the framework page's Mario's Pizzeria services, end to end.
 
-``python -m neuroglia.data.redis demo [--url URL]`` runs the services of the
-Redis Cache Repository page (menu cache, customer sessions, kitchen queue,
-analytics, segmentation, custom serialization) against ``memory://`` (the
-embedded backend, the default) or a real server, checks what each step
-returns, and prints a report.
+``python -m neuroglia.data.redis demo [--url URL]`` runs every example service
+of the Redis Cache Repository page against ``memory://`` (the embedded
+backend, the default) or a real server, checks what each step returns, and
+prints a report: the menu cache, customer sessions, the kitchen queue, order
+processing and inventory under distributed locks with several service
+instances racing, kitchen stations pulling from one queue, fencing tokens
+refusing a stale holder's write, analytics, segmentation, custom
+serialization, the resilient menu service through a simulated outage (the
+circuit breaker opening, failing fast, the fallbacks, recovery), and a metrics
+summary with the page's performance monitor.
 
 Every key the demo writes lives under a fresh prefix (``demo:<random>:``),
 and the clean-up at the end deletes that prefix only: the demo never flushes
-a database and never touches keys it did not write.
+a database and never touches keys it did not write. The outage is simulated
+inside the process (:class:`OutageSwitch`): the server is never stopped.
 
 Structure: one async function per section, each taking a :class:`DemoContext`
-and listed in :data:`SECTIONS`. To add a section (locks, resilience,
-metrics...), write ``async def my_section(ctx: DemoContext) -> None`` that
-reports with ``ctx.table``/``ctx.note``/``ctx.check`` and append
-``Section("Title", "ServiceName", my_section)`` to :data:`SECTIONS`.
+and listed in :data:`SECTIONS`. To add a section, write
+``async def my_section(ctx: DemoContext) -> None`` that reports with
+``ctx.table``/``ctx.note``/``ctx.check`` and insert
+``Section("Title", "ServiceName", my_section)`` into :data:`SECTIONS` (before
+the metrics section, which reports on everything run before it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
+import logging
 import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TextIO, TypeVar, cast
 
+from ._breaker import CircuitBreakerPolicy, CircuitState
+from ._client import NotSentError, PoolStats, Transport, build_transport
 from ._config import ConnectionPoolConfig, RedisConfig
 from ._envelope import read_envelope
 from ._hash_repository import RedisHashRepository
 from ._lock import DistributedLock, fenced_set_async
 from ._repository import RedisRepository
-from .exceptions import CacheAuthenticationError, CacheException, CacheUnavailableError, LockTimeoutError
+from .exceptions import (
+    CacheAuthenticationError,
+    CacheException,
+    CacheUnavailableError,
+    CircuitOpenError,
+    LockLostError,
+    LockTimeoutError,
+)
+from .metrics import CacheMetrics, Histogram
 
 __all__ = [
     "SECTIONS",
     "DemoCheckFailed",
     "DemoContext",
     "DemoResult",
+    "DemoRun",
+    "OutageSwitch",
     "Section",
     "ServerRefused",
     "ServerUnreachable",
@@ -223,6 +244,14 @@ class KitchenQueueService:
         await self.redis.hdel_async(self.processing_key, order_id)
 
 
+class InventoryShortageError(Exception):
+    """An ingredient of the order is out of stock (the page leaves it undefined)."""
+
+
+class PaymentError(Exception):
+    """The customer could not be charged (the page leaves it undefined)."""
+
+
 class InsufficientInventoryError(Exception):
     """The page's error for a stock change that would go below zero."""
 
@@ -231,46 +260,132 @@ class ConcurrentUpdateError(Exception):
     """The page's error when the inventory lock could not be had."""
 
 
-class OrderProcessingService:
-    """The page's "Order Processing Coordination", with orders and stock kept in Redis.
+@dataclass
+class Order:
+    """An order as the order database returns it."""
 
-    The page leaves loading, charging and the stock store to the reader; here
-    an order is a hash, a charge is an entry in a list, a stock is a string.
+    order_id: str
+    status: str
+    amount: float
+    ingredient: str
+
+
+class OrderProcessingService:
+    """The page's "Order Processing Coordination" service.
+
+    ``process_order_safely`` and ``coordinate_inventory_update`` are the
+    page's code; they return what the page prints. What the page leaves to
+    the reader (the order and stock stores, charging, the kitchen) follows
+    them, kept in Redis: an order is a hash, a charge an entry in a list, a
+    stock a string.
     """
 
     def __init__(self, service_provider: ServiceProvider) -> None:
         self.redis = service_provider.get_service(RedisRepository)
         self.lock_timeout = 30  # 30 seconds
 
-    async def process_order_safely(self, order_id: str) -> bool:
-        """Process order with distributed locking; whether this call processed it."""
+    async def process_order_safely(self, order_id: str) -> str:
+        """Process order with distributed locking to prevent race conditions."""
         lock_key = f"mario_pizzeria:order_lock:{order_id}"
 
         async with DistributedLock(self.redis, lock_key, timeout=self.lock_timeout):
-            # Critical section - only one service instance can process this order
-            order_key = f"mario_pizzeria:orders:{order_id}"
-            if await self.redis.hget_async(order_key, "status") != "pending":
-                return False  # already processed
-            await self.redis.rpush_async("mario_pizzeria:charges", order_id)
-            await self.redis.hset_async(order_key, "status", "processing")
-            return True
+            try:
+                # Critical section - only one service instance can process this order
+                order = await self.get_order(order_id)
+
+                if order.status != "pending":
+                    return "already processed"
+
+                # Process the order
+                await self.validate_inventory(order)
+                await self.charge_customer(order)
+                await self.update_order_status(order_id, "processing")
+                await self.notify_kitchen(order)
+
+                return "processed"
+
+            except InventoryShortageError as e:
+                return await self.handle_inventory_shortage(order_id, e)
+            except PaymentError as e:
+                return await self.handle_payment_failure(order_id, e)
 
     async def coordinate_inventory_update(self, ingredient_id: str, quantity_change: int) -> int:
         """Update inventory with distributed coordination; returns the new stock."""
         lock_key = f"mario_pizzeria:inventory_lock:{ingredient_id}"
-        stock_key = f"mario_pizzeria:stock:{ingredient_id}"
+
         try:
             async with DistributedLock(self.redis, lock_key, timeout=10):
-                current_stock = int(await self.redis.get_async(stock_key) or 0)
+                # Get current inventory
+                current_stock = await self.get_ingredient_stock(ingredient_id)
+
+                # Validate the change
                 new_stock = current_stock + quantity_change
                 if new_stock < 0:
                     raise InsufficientInventoryError(
                         f"Cannot reduce {ingredient_id} by {abs(quantity_change)}. Current stock: {current_stock}"
                     )
-                await self.redis.set_async(stock_key, new_stock)
+
+                # Update inventory atomically
+                await self.update_ingredient_stock(ingredient_id, new_stock)
+
+                # Update cache
+                await self.cache_ingredient_stock(ingredient_id, new_stock)
+
                 return new_stock
+
         except LockTimeoutError:
             raise ConcurrentUpdateError("Inventory update failed due to concurrent access") from None
+
+    # -- what the page leaves to the reader ---------------------------------
+
+    async def get_order(self, order_id: str) -> Order:
+        """Load an order from the order database."""
+        data = await self.redis.hgetall_async(f"mario_pizzeria:orders:{order_id}")
+        return Order(order_id, data["status"], float(data["amount"]), data["ingredient"])
+
+    async def validate_inventory(self, order: Order) -> None:
+        """Check the order's ingredient is in stock (slowly: a race would show)."""
+        await asyncio.sleep(0.002)
+        if await self.get_ingredient_stock(order.ingredient) <= 0:
+            raise InventoryShortageError(f"{order.ingredient} is out of stock")
+
+    async def charge_customer(self, order: Order) -> None:
+        """Charge the order's amount."""
+        if order.amount <= 0:
+            raise PaymentError(f"cannot charge {order.amount:.2f}")
+        await self.redis.rpush_async("mario_pizzeria:charges", order.order_id)
+
+    async def update_order_status(self, order_id: str, status: str) -> None:
+        """Record the order's new status."""
+        await self.redis.hset_async(f"mario_pizzeria:orders:{order_id}", "status", status)
+
+    async def notify_kitchen(self, order: Order) -> None:
+        """Tell the kitchen an order is coming."""
+        await self.redis.rpush_async("mario_pizzeria:kitchen_notifications", order.order_id)
+
+    async def handle_inventory_shortage(self, order_id: str, error: InventoryShortageError) -> str:
+        """Park the order until the ingredient comes back."""
+        await self.update_order_status(order_id, "awaiting_stock")
+        return "inventory shortage"
+
+    async def handle_payment_failure(self, order_id: str, error: PaymentError) -> str:
+        """Mark the order as not paid."""
+        await self.update_order_status(order_id, "payment_failed")
+        return "payment failed"
+
+    async def get_ingredient_stock(self, ingredient_id: str) -> int:
+        """Read a stock from the inventory database (a read-modify-write would lose updates here)."""
+        value = await self.redis.get_async(f"mario_pizzeria:stock:{ingredient_id}")
+        await asyncio.sleep(0.001)
+        return int(value or 0)
+
+    async def update_ingredient_stock(self, ingredient_id: str, new_stock: int) -> None:
+        """Write a stock to the inventory database."""
+        await self.redis.set_async(f"mario_pizzeria:stock:{ingredient_id}", new_stock)
+
+    async def cache_ingredient_stock(self, ingredient_id: str, new_stock: int) -> None:
+        """Cache a stock for readers that tolerate five minutes of staleness."""
+        await self.redis.set_async(f"mario_pizzeria:stock_cache:{ingredient_id}", new_stock, timedelta(minutes=5))
 
 
 class PizzaAnalyticsService:
@@ -374,6 +489,119 @@ class CustomSerializationService:
         return None
 
 
+class ResilientMenuService:
+    """The page's "Resilient Cache Operations" service.
+
+    The page creates ``self.circuit_breaker`` in ``__init__`` and decorates
+    the method with ``@circuit_breaker.apply`` in the class body, which is a
+    ``NameError`` when the class is defined: the working form used here is a
+    class-level breaker (docs/resilience.md). The method catches
+    ``CacheException`` itself, so that breaker never sees a Redis outage; the
+    repository's own breaker is the one that opens. The caught errors are
+    kept in :attr:`unavailable` (and :attr:`warm_failures`) where the page
+    prints them.
+    """
+
+    circuit_breaker = CircuitBreakerPolicy(failure_threshold=5, recovery_timeout=60, success_threshold=3)
+
+    def __init__(self, service_provider: ServiceProvider, database: MenuDatabase) -> None:
+        self.redis = service_provider.get_service(RedisRepository)
+        self.fallback_cache: dict[str, JsonDict] = {}  # In-memory fallback
+        self.database = database
+        self.unavailable: list[CacheException] = []
+        self.warm_failures: list[str] = []
+
+    @circuit_breaker.apply
+    async def get_menu_with_fallback(self, menu_id: str) -> JsonDict:
+        """Get menu with circuit breaker and fallback."""
+        try:
+            # Try Redis cache first
+            cache_key = f"mario_pizzeria:menu:{menu_id}"
+            cached_menu = await self.redis.get_async(cache_key)
+
+            if cached_menu:
+                menu_data = cast(JsonDict, json.loads(cached_menu))
+                # Update fallback cache
+                self.fallback_cache[menu_id] = menu_data
+                return menu_data
+
+            # Cache miss - load from database
+            menu_data = await self.load_menu_from_database(menu_id)
+
+            # Cache in Redis
+            await self.redis.set_async(cache_key, json.dumps(menu_data), expiration=timedelta(hours=6))
+
+            # Update fallback cache
+            self.fallback_cache[menu_id] = menu_data
+            return menu_data
+
+        except CacheException as e:
+            # The page prints f"Redis unavailable, using fallback cache: {e}"
+            self.unavailable.append(e)
+
+            # Use fallback cache
+            if menu_id in self.fallback_cache:
+                return self.fallback_cache[menu_id]
+
+            # Last resort - load from database
+            return await self.load_menu_from_database(menu_id)
+
+    async def warm_fallback_cache(self) -> None:
+        """Pre-load frequently accessed items into fallback cache."""
+        popular_menus = ["margherita", "pepperoni", "quattro_stagioni"]
+
+        for menu_id in popular_menus:
+            try:
+                menu_data = await self.get_menu_with_fallback(menu_id)
+                self.fallback_cache[menu_id] = menu_data
+            except Exception as e:
+                # The page prints f"Failed to warm cache for {menu_id}: {e}"
+                self.warm_failures.append(f"{menu_id}: {e}")
+
+    async def load_menu_from_database(self, menu_id: str) -> JsonDict:
+        """The cache-miss path and the last resort."""
+        menu = await self.database.load(menu_id)
+        if menu is None:
+            raise LookupError(f"no menu {menu_id!r}")
+        return menu
+
+
+class CachePerformanceMonitor:
+    """The page's "Cache Performance Metrics" monitor, as written."""
+
+    def __init__(self, redis: RedisRepository) -> None:
+        self.redis = redis
+        self.metrics = CacheMetrics()
+
+    async def track_cache_operation(self, operation: str, key: str, hit: bool | None = None) -> None:
+        """Track cache operation metrics."""
+        await self.metrics.increment_counter(f"cache_operations_{operation}")
+
+        if hit is not None:
+            status = "hit" if hit else "miss"
+            await self.metrics.increment_counter(f"cache_{status}")
+            await self.metrics.set_gauge("cache_hit_ratio", self.calculate_hit_ratio())
+
+    async def get_performance_summary(self) -> dict[str, Any]:
+        """Get cache performance summary."""
+        return {
+            "total_operations": await self.metrics.get_counter("cache_operations_total"),
+            "cache_hits": await self.metrics.get_counter("cache_hit"),
+            "cache_misses": await self.metrics.get_counter("cache_miss"),
+            "hit_ratio": await self.metrics.get_gauge("cache_hit_ratio"),
+            "active_connections": await self.redis.connection_pool.created_connections,
+            "memory_usage": await self.redis.memory_usage(),
+        }
+
+    def calculate_hit_ratio(self) -> float:
+        """Calculate cache hit ratio."""
+        hits = self.metrics.get_counter("cache_hit")
+        misses = self.metrics.get_counter("cache_miss")
+        total = hits + misses
+
+        return (hits / total) if total > 0 else 0.0
+
+
 @dataclass
 class MenuItem:
     """A typed menu item for the object helpers."""
@@ -392,6 +620,157 @@ class Customer:
     name: str
     loyalty_points: int
     favourite_pizzas: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# A simulated outage, and what the sections of one run share
+# --------------------------------------------------------------------------
+
+
+class OutageSwitch:
+    """Simulates Redis going down, for the repositories whose transport it wraps.
+
+    While :attr:`active`, every command sent through a wrapped transport fails
+    the way a refused connection does (``ConnectionRefusedError``, before
+    anything is sent), inside this process. Nothing reaches the server, so an
+    outage can be shown against a real, shared server without disturbing it.
+    The repository maps the error, retries it, counts it in its circuit
+    breaker and its metrics exactly as it would a real refusal.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self.refused = 0
+        """Commands refused so far (every attempt, retries included)."""
+
+    def wrap(self, transport: Transport) -> Transport:
+        """A transport that delegates to ``transport`` unless the outage is active."""
+        return _SwitchedTransport(transport, self)
+
+    def check(self) -> None:
+        """Raise a refused connection while the outage is active."""
+        if self.active:
+            self.refused += 1
+            refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused (simulated outage)")
+            raise NotSentError(refused)
+
+
+class _SwitchedTransport:
+    """A :class:`Transport` behind an :class:`OutageSwitch`."""
+
+    def __init__(self, inner: Transport, switch: OutageSwitch) -> None:
+        self._inner = inner
+        self._switch = switch
+
+    async def execute(self, args: tuple[Any, ...], deadline: float | None = None) -> Any:
+        self._switch.check()
+        return await self._inner.execute(args, deadline)
+
+    async def execute_blocking(self, args: tuple[Any, ...], timeout: float) -> Any:
+        self._switch.check()
+        return await self._inner.execute_blocking(args, timeout)
+
+    async def execute_many(self, commands: Sequence[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
+        self._switch.check()
+        return await self._inner.execute_many(commands, transaction=transaction)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    def pool_stats(self) -> PoolStats:
+        return self._inner.pool_stats()
+
+
+DEMO_BREAKER: dict[str, Any] = {"failure_threshold": 3, "recovery_timeout": 0.2, "success_threshold": 2}
+"""The demo repositories' circuit breaker: a short recovery so the outage demo stays quick."""
+
+DEMO_RETRY: dict[str, Any] = {"retries": 2, "retry_delay": 0.005, "backoff_factor": 2, "max_retry_delay": 0.02}
+"""The demo repositories' retries: the page's shape, with delays of milliseconds."""
+
+
+def demo_config(
+    url: str,
+    prefix: str,
+    timeout: float,
+    *,
+    decode_responses: bool = True,
+    fallback: Mapping[str, Any] | bool | None = None,
+    breaker_name: str = "redis",
+) -> RedisConfig:
+    """The config of a demo repository: ``url``, the run's key prefix, the given timeouts, metrics on."""
+    pool = ConnectionPoolConfig(socket_timeout=timeout, socket_connect_timeout=timeout, pool_timeout=timeout)
+    return RedisConfig(
+        url=url,
+        key_prefix=prefix,
+        connection_pool=pool,
+        decode_responses=decode_responses,
+        enable_metrics=True,
+        metrics_prefix="mario_pizzeria_redis",
+        circuit_breaker={**DEMO_BREAKER, "name": breaker_name},
+        retry_policy=DEMO_RETRY,
+        fallback=fallback,
+    )
+
+
+class DemoRun:
+    """What the sections of one run share: how to build repositories, the outage switch.
+
+    Every repository it builds uses the run's server and key prefix; they are
+    all closed by :meth:`close` at the end of the run.
+    """
+
+    def __init__(self, url: str, prefix: str, timeout: float) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.timeout = timeout
+        self.outage = OutageSwitch()
+        self.repositories: list[RedisRepository] = []
+        """Every repository of the run, in the order built (the demo repository first)."""
+        self._instances: list[RedisRepository] = []
+        self._transports: list[Transport] = []  # injected: a repository does not close them
+
+    def config(self, **options: Any) -> RedisConfig:
+        """:func:`demo_config` for this run's server and prefix."""
+        return demo_config(self.url, self.prefix, self.timeout, **options)
+
+    def repository(self, *, outage: bool = False, **options: Any) -> RedisRepository:
+        """A new repository of the run; ``outage=True`` puts its transport behind :attr:`outage`."""
+        config = self.config(**options)
+        transport = None
+        if outage:
+            transport = self.outage.wrap(build_transport(config))
+            self._transports.append(transport)
+        repository = RedisRepository(config, transport=transport)
+        self.repositories.append(repository)
+        return repository
+
+    def instances(self, count: int) -> list[RedisRepository]:
+        """The repositories of ``count`` service instances ("instance-1"...), built on first use.
+
+        Each has its own connection pool, as separate processes would, so
+        what they share goes through Redis only.
+        """
+        while len(self._instances) < count:
+            self._instances.append(self.repository())
+        return self._instances[:count]
+
+    async def close(self) -> None:
+        """Close every repository of the run, and the transports given to them."""
+        for repository in reversed(self.repositories):
+            await repository.disconnect()
+        for transport in self._transports:
+            await transport.close()
+
+
+class _LogCapture(logging.Handler):
+    """Keeps the library's log records of a run, for the report (and off stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 # --------------------------------------------------------------------------
@@ -479,13 +858,23 @@ class DemoResult:
 class DemoContext:
     """What a section gets: the repositories, the page's service provider, the report."""
 
-    def __init__(self, repo: RedisRepository, bytes_repo: RedisRepository, out: TextIO, title: str = "") -> None:
+    def __init__(
+        self,
+        repo: RedisRepository,
+        bytes_repo: RedisRepository,
+        out: TextIO,
+        title: str = "",
+        *,
+        run: DemoRun,
+    ) -> None:
         self.repo = repo
-        """The repository with the default config: text replies are ``str``."""
+        """The demo repository: text replies are ``str``, metrics on, its transport behind the outage switch."""
         self.bytes_repo = bytes_repo
         """Same server and prefix, ``decode_responses=False``: replies are ``bytes``."""
         self.services = ServiceProvider(repo)
         """Resolves ``RedisRepository`` for the page's services."""
+        self.run = run
+        """What the sections of the run share: more repositories, the outage switch."""
         self.out = out
         self.outcome = SectionOutcome(title)
         """The section's checks and time, filled in as it runs."""
@@ -660,68 +1049,223 @@ async def kitchen_queue_section(ctx: DemoContext) -> None:
     )
 
 
+async def _update_without_lock(service: OrderProcessingService, ingredient_id: str, quantity_change: int) -> None:
+    """``coordinate_inventory_update``'s read-modify-write without its DistributedLock."""
+    current_stock = await service.get_ingredient_stock(ingredient_id)
+    await service.update_ingredient_stock(ingredient_id, current_stock + quantity_change)
+
+
 async def locks_section(ctx: DemoContext) -> None:
-    """The page's three uses of DistributedLock, with concurrent callers, and fencing."""
-    repo = ctx.repo
-    instances = [OrderProcessingService(ctx.services) for _ in range(3)]
-    await repo.hset_async("mario_pizzeria:orders:o-201", {"status": "pending", "total": "24.50"})
-    outcome = await asyncio.gather(*(s.process_order_safely("o-201") for s in instances for _ in range(2)))
-    charges = await repo.lrange_async("mario_pizzeria:charges")
-    ctx.check(sum(outcome) == 1 and charges == ["o-201"], "six concurrent calls process the order once")
-    ctx.table(
-        ["calls of process_order_safely('o-201')", "processed", "charges"],
-        [["3 instances x 2, at once", f"{sum(outcome)} of {len(outcome)}", len(charges)]],
-    )
+    """The page's OrderProcessingService: several instances racing on the same orders and stock."""
+    repos = ctx.run.instances(3)
+    names = [f"instance-{n}" for n in range(1, len(repos) + 1)]
+    services = [OrderProcessingService(ServiceProvider(r)) for r in repos]
+    redis = ctx.repo
+    ctx.note(f"{len(services)} service instances, each with its own repository and connection pool (as")
+    ctx.note("separate processes would have): whatever they share goes through Redis.")
+    ctx.out.write("\n")
 
-    await repo.set_async("mario_pizzeria:stock:flour", 50)
-    changes = [+3, -2] * 10
-    await asyncio.gather(*(instances[i % 3].coordinate_inventory_update("flour", c) for i, c in enumerate(changes)))
-    stock = int(await repo.get_async("mario_pizzeria:stock:flour") or 0)
-    ctx.check(stock == 50 + sum(changes), "concurrent read-modify-write updates lose nothing")
+    stock = {"mozzarella": 40, "basil": 12, "truffle": 0}
+    for ingredient, count in stock.items():
+        await redis.set_async(f"mario_pizzeria:stock:{ingredient}", count)
+    orders = {
+        "o-201": ("24.50", "mozzarella"),
+        "o-202": ("18.00", "basil"),
+        "o-203": ("0.00", "mozzarella"),  # cannot be charged
+        "o-204": ("31.00", "truffle"),  # out of stock
+    }
+    for order_id, (amount, ingredient) in orders.items():
+        fields = {"status": "pending", "amount": amount, "ingredient": ingredient}
+        await redis.hset_async(f"mario_pizzeria:orders:{order_id}", fields)
+
+    # Every instance receives every order twice (a redelivered message, a retried request), all at once.
+    calls = [(order_id, n) for order_id in orders for n in range(len(services)) for _ in range(2)]
+    outcomes, took = await ctx.timed(
+        asyncio.gather(*(services[n].process_order_safely(order_id) for order_id, n in calls))
+    )
+    rows: list[list[Any]] = []
+    charges = await redis.lrange_async("mario_pizzeria:charges")
+    for order_id, (amount, ingredient) in orders.items():
+        mine = [(names[n], outcome) for (o, n), outcome in zip(calls, outcomes, strict=True) if o == order_id]
+        worked = [(who, outcome) for who, outcome in mine if outcome != "already processed"]
+        ctx.check(len(worked) == 1, f"exactly one of the {len(mine)} calls for {order_id} did the work")
+        status = await redis.hget_async(f"mario_pizzeria:orders:{order_id}", "status")
+        rows.append(
+            [
+                order_id,
+                f"{amount} {ingredient}",
+                f"{len(mine)} calls",
+                f"{worked[0][1]} ({worked[0][0]})",
+                f"{len(mine) - 1}x already processed",
+                status,
+                charges.count(order_id),
+            ]
+        )
+    ctx.table(["order", "amount, needs", "received", "the one that ran", "the others", "status", "charged"], rows)
+    ctx.check(sorted(charges) == ["o-201", "o-202"], "each payable order is charged once, the others never")
+    notified = await redis.lrange_async("mario_pizzeria:kitchen_notifications")
+    ctx.check(sorted(notified) == ["o-201", "o-202"], "the kitchen hears of each processed order once")
+    statuses = [row[5] for row in rows]
+    ctx.check(
+        statuses == ["processing", "processing", "payment_failed", "awaiting_stock"],
+        "a failed payment and a shortage are handled inside the lock",
+    )
+    held = [o for o in orders if await redis.exists_async(f"mario_pizzeria:order_lock:{o}")]
+    ctx.check(held == [], "every order lock is released")
+    ctx.note(f"{len(calls)} concurrent calls of process_order_safely() took {_ms(took)} in all.")
+    ctx.out.write("\n")
+
+    # coordinate_inventory_update: the same read-modify-write, without and with the lock.
+    changes = [+5, -3, +2, -4, +1, +3, -2, +4] * 3  # 24 updates, net +18
+    expected = 50 + sum(changes)
+    await redis.set_async("mario_pizzeria:stock:flour", 50)
+    await asyncio.gather(
+        *(_update_without_lock(services[i % len(services)], "flour", c) for i, c in enumerate(changes))
+    )
+    unlocked = int(await redis.get_async("mario_pizzeria:stock:flour") or 0)
+    await redis.set_async("mario_pizzeria:stock:flour", 50)
+    _, took = await ctx.timed(
+        asyncio.gather(
+            *(services[i % len(services)].coordinate_inventory_update("flour", c) for i, c in enumerate(changes))
+        )
+    )
+    locked = int(await redis.get_async("mario_pizzeria:stock:flour") or 0)
+    cached = int(await redis.get_async("mario_pizzeria:stock_cache:flour") or 0)
+    ctx.check(locked == expected and cached == expected, f"concurrent updates under the lock end exact ({expected})")
     try:
-        await instances[0].coordinate_inventory_update("flour", -1000)
-        refused = False
-    except InsufficientInventoryError:
-        refused = True
-    ctx.check(refused, "a change below zero is refused under the lock")
-    ctx.table(
-        ["coordinate_inventory_update('flour', ...)", "stock"],
-        [[f"{len(changes)} concurrent changes, net {sum(changes):+d}", stock], ["-1000", "refused"]],
+        await services[0].coordinate_inventory_update("flour", -1000)
+        refusal = "accepted"
+    except InsufficientInventoryError as exc:
+        refusal = f"{type(exc).__name__}: {exc}"
+    after = int(await redis.get_async("mario_pizzeria:stock:flour") or 0)
+    ctx.check(refusal.startswith("InsufficientInventoryError") and after == expected, "a change below zero is refused")
+    ctx.check(
+        not await redis.exists_async("mario_pizzeria:inventory_lock:flour"), "the lock is released after a refusal"
     )
+    ctx.table(
+        ["flour: 50, then 24 concurrent changes (net +18)", "stock", "expected", "lost updates"],
+        [
+            [
+                "the same read-modify-write without the lock",
+                unlocked,
+                expected,
+                "yes" if unlocked != expected else "no",
+            ],
+            ["coordinate_inventory_update() (DistributedLock)", locked, expected, "no"],
+        ],
+    )
+    ctx.note(f"coordinate_inventory_update('flour', -1000) -> {refusal}")
+    ctx.note(f"24 locked updates from {len(services)} instances took {_ms(took)}.")
 
-    kitchen = KitchenQueueService(ctx.services)
-    # A second kitchen of its own, so the queue section's leftovers stay out of it.
-    kitchen.queue_key, kitchen.processing_key = "mario_pizzeria:rush_queue", "mario_pizzeria:rush_processing"
-    for n in range(6):
-        await kitchen.add_order_to_queue(f"o-30{n}", priority=n)
-    taken: list[tuple[str, str]] = []
 
-    async def station(name: str) -> None:
+async def kitchen_stations_section(ctx: DemoContext) -> None:
+    """The page's get_next_order and its lock: several stations pulling from one queue at once."""
+    repos = ctx.run.instances(3)
+    kitchens = [KitchenQueueService(ServiceProvider(r)) for r in repos]
+    redis = ctx.repo
+    queue_key, processing_key = kitchens[0].queue_key, kitchens[0].processing_key
+    waiting = [json.loads(m)["order_id"] for m in await redis.zrange_async(queue_key, 0, -1)]
+    in_processing = sorted(await redis.hkeys_async(processing_key))
+    new_orders = {f"o-3{n:02d}": priority for n, priority in enumerate([4, 9, 1, 7, 3, 8, 2, 6, 5, 10])}
+    for n, (order_id, priority) in enumerate(new_orders.items()):
+        await kitchens[n % len(kitchens)].add_order_to_queue(order_id, priority)
+    queued = waiting + list(new_orders)
+    ctx.note(f"{len(queued)} orders queued ({len(waiting)} left by the kitchen queue section, {len(new_orders)} new);")
+    ctx.note(f"{2 * len(kitchens)} stations on {len(kitchens)} instances take them all at once, each in a loop of")
+    ctx.note("get_next_order() (ZRANGE + ZREM + HSET under DistributedLock 'mario_pizzeria:queue_lock').")
+    ctx.out.write("\n")
+
+    taken: list[tuple[str, str, JsonDict]] = []
+
+    async def station(name: str, instance: str, kitchen: KitchenQueueService) -> None:
         while (order := await kitchen.get_next_order(name)) is not None:
-            taken.append((name, order["order_id"]))
+            taken.append((name, instance, order))
+            await asyncio.sleep(0.001)  # cooking
             await kitchen.complete_order_processing(order["order_id"])
 
-    await asyncio.gather(*(station(f"oven-{i}") for i in range(1, 4)))
-    ids = [order_id for _, order_id in taken]
-    ctx.check(sorted(ids) == [f"o-30{n}" for n in range(6)], "three stations take each queued order once")
-    per_station = Counter(name for name, _ in taken)
-    ctx.table(["station", "orders taken"], [[name, per_station[name]] for name in sorted(per_station)])
-
-    lock = DistributedLock(repo, "mario_pizzeria:menu_lock", timeout=5)
-    async with lock:
-        first = lock.fencing_token
-    async with lock:
-        second = lock.fencing_token
-    assert first is not None
-    assert second is not None
-    written = await fenced_set_async(repo, "mario_pizzeria:menu:special", "truffle", second)
-    stale = await fenced_set_async(repo, "mario_pizzeria:menu:special", "stale", first)
-    ctx.check(second > first and written and not stale, "a write with an older fencing token is refused")
-    ctx.table(
-        ["fenced_set_async('menu:special', ...)", "fencing token", "written"],
-        [["by the newer holder", second, written], ["by the older holder, late", first, stale]],
+    stations = [(f"oven-{2 * i + j + 1}", f"instance-{i + 1}", k) for i, k in enumerate(kitchens) for j in range(2)]
+    _, took = await ctx.timed(asyncio.gather(*(station(*s) for s in stations)))
+    ids = [order["order_id"] for _, _, order in taken]
+    ctx.check(sorted(ids) == sorted(queued), f"each of the {len(queued)} orders went to exactly one station")
+    rows: list[list[Any]] = []
+    for name, instance, _ in stations:
+        mine = [order for who, _, order in taken if who == name]
+        priorities = [int(order["priority"]) for order in mine]
+        ctx.check(priorities == sorted(priorities, reverse=True), f"{name} took its orders highest priority first")
+        rows.append([name, instance, len(mine), ", ".join(o["order_id"] for o in mine) or "-", priorities or "-"])
+    ctx.table(["station", "on", "orders", "taken", "priorities"], rows)
+    ctx.check(await redis.zcard_async(queue_key) == 0, "the queue is empty")
+    ctx.check(
+        sorted(await redis.hkeys_async(processing_key)) == in_processing, "completed orders left the processing hash"
     )
-    ctx.note("One holder at a time across instances; leases renew themselves; see docs/locks.md.")
+    ctx.check(not await redis.exists_async("mario_pizzeria:queue_lock"), "the queue lock is released")
+    first = [order["order_id"] for _, _, order in sorted(taken, key=lambda t: -int(t[2]["priority"]))][:3]
+    ctx.note(f"{len(queued)} orders served in {_ms(took)}; the three most urgent: {', '.join(first)}.")
+
+
+async def fencing_section(ctx: DemoContext) -> None:
+    """A holder paused past its lease: a newer holder takes over, the late write is refused."""
+    one, two = ctx.run.instances(2)
+    lock_key, target = "mario_pizzeria:specials_lock", "mario_pizzeria:menu:special"
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    steps: list[list[Any]] = []
+    seen: dict[str, Any] = {}
+    first_wrote, second_wrote, first_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    def step(who: str, what: str, token: int | None, result: str) -> None:
+        steps.append([f"{(loop.time() - start) * 1000:.0f} ms", who, what, token, result])
+
+    async def paused_holder() -> None:
+        lock = DistributedLock(one, lock_key, timeout=0.2, auto_renew=False)
+        token: int | None = None
+        try:
+            async with lock:
+                token = seen["first"] = lock.fencing_token
+                assert token is not None
+                step("instance-1", "acquires (lease 0.2 s, no renewal)", token, "held")
+                written = await fenced_set_async(one, target, "Margherita Speciale", token)
+                step("instance-1", "fenced write of menu:special", token, "written" if written else "refused")
+                first_wrote.set()
+                # A stop-the-world pause, a swapped-out VM: no renewal runs, the lease runs out.
+                await asyncio.wait_for(second_wrote.wait(), 10)
+                owned = seen["first_owned"] = await lock.is_owned()
+                step("instance-1", "resumes; is_owned()", token, str(owned))
+                late = seen["late"] = await fenced_set_async(one, target, "Stale Special", token)
+                step("instance-1", "late fenced write of menu:special", token, "written" if late else "refused")
+        except LockLostError:
+            seen["lost"] = True
+            step("instance-1", "leaves the block", token, "LockLostError")
+        finally:
+            first_done.set()
+
+    async def next_holder() -> None:
+        await first_wrote.wait()
+        lock = DistributedLock(two, lock_key, timeout=5)
+        async with lock:
+            token = seen["second"] = lock.fencing_token
+            step("instance-2", "acquires once the lease ran out", token, "held")
+            written = seen["written"] = await lock.fenced_set_async(target, "Diavola Speciale")
+            step("instance-2", "fenced write of menu:special", token, "written" if written else "refused")
+            second_wrote.set()
+            await asyncio.wait_for(first_done.wait(), 10)
+            owned = seen["second_owned"] = await lock.is_owned()
+            step("instance-2", "after instance-1 left: is_owned()", token, str(owned))
+        step("instance-2", "releases", token, "released")
+
+    await asyncio.gather(paused_holder(), next_holder())
+    ctx.table(["t", "who", "what", "fencing token", "result"], steps)
+    first, second = seen["first"], seen["second"]
+    ctx.check(second > first, f"the newer holder has the higher fencing token ({second} > {first})")
+    ctx.check(seen["written"] and not seen["late"], "the stale holder's late write is refused")
+    ctx.check(not seen["first_owned"] and seen.get("lost", False), "the stale holder learns it lost the lock")
+    ctx.check(seen["second_owned"], "the stale holder's exit did not release the newer holder's lock")
+    value = await ctx.repo.get_async(target)
+    ctx.check(value == "Diavola Speciale", "menu:special holds the newer holder's value")
+    ctx.check(not await ctx.repo.exists_async(lock_key), "no lock key is left")
+    ctx.note(f"menu:special = {value!r}. A lease alone cannot stop a paused process from writing late;")
+    ctx.note("fenced_set_async refuses any write carrying an older token than the last one accepted.")
+    ctx.note("See docs/locks.md (Guarantees, Limits).")
 
 
 async def analytics_section(ctx: DemoContext) -> None:
@@ -889,27 +1433,373 @@ async def serialization_section(ctx: DemoContext) -> None:
     ctx.note("executes arbitrary code. See docs/spec-compatibility.md.")
 
 
+def _breaker_text(breaker: CircuitBreakerPolicy) -> str:
+    state = breaker.state
+    if state is CircuitState.CLOSED and breaker.failure_count:
+        return f"closed ({breaker.failure_count}/{breaker.failure_threshold} failures)"
+    return state.value
+
+
+async def resilience_section(ctx: DemoContext) -> None:
+    """A simulated outage: the repository's breaker opens, fails fast, falls back, recovers."""
+    repo = ctx.repo
+    breaker = repo.circuit_breaker
+    outage = ctx.run.outage
+    ctx.check(breaker is not None, "the demo repository has its own circuit breaker")
+    assert breaker is not None
+    breaker.reset()
+    db = MenuDatabase()
+    service = ResilientMenuService(ctx.services, db)
+    # A second repository of the same process, with the stale-read fallback on (off by default).
+    board = ctx.run.repository(outage=True, fallback={"max_entries": 100, "max_staleness": 60}, breaker_name="board")
+    board_key = "mario_pizzeria:menu:margherita"
+    loop = asyncio.get_running_loop()
+    events: list[tuple[float, CircuitState, CircuitState]] = []
+
+    def on_change(old: CircuitState, new: CircuitState) -> None:
+        events.append((loop.time(), old, new))
+
+    breaker.add_listener(on_change)
+    rows: list[list[Any]] = []
+
+    async def call(label: str, menu_id: str) -> tuple[CacheException | None, int]:
+        loads, caught, refused = db.loads, len(service.unavailable), outage.refused
+        menu, took = await ctx.timed(service.get_menu_with_fallback(menu_id))
+        error = service.unavailable[-1] if len(service.unavailable) > caught else None
+        if error is None:
+            source = "database (miss), then Redis" if db.loads > loads else "Redis"
+        else:
+            source = "database (last resort)" if db.loads > loads else "the service's fallback_cache"
+        ctx.check(menu == MenuDatabase.ITEMS[menu_id], f"{label} returns the menu")
+        attempts = outage.refused - refused
+        caught_name = type(error).__name__ if error else "-"
+        rows.append([label, source, caught_name, attempts, _ms(took), _breaker_text(breaker)])
+        return error, attempts
+
+    def table(title: str) -> None:
+        ctx.note(title)
+        ctx.table(["call", "answered by", "error caught", "refused", "time", "repository breaker"], rows)
+        rows.clear()
+
+    try:
+        # Healthy.
+        await service.warm_fallback_cache()
+        ctx.check(db.loads == 3 and len(service.fallback_cache) == 3, "warm_fallback_cache() loads 3 menus")
+        rows.append(["warm_fallback_cache()", "database x3, cached in Redis", "-", 0, "", _breaker_text(breaker)])
+        await call("get_menu_with_fallback('margherita')", "margherita")
+        seen = await board.get_async(board_key)
+        ctx.check(seen is not None and not board.served_stale(), "the board reads the menu from Redis")
+        rows.append(["board.get_async(menu:margherita)", "Redis", "-", 0, "", "-"])
+        ctx.note("The service runs on the demo repository. 'board' is a second repository of this process,")
+        ctx.note("a menu board with the stale-read fallback on (fallback=True; off by default).")
+        ctx.out.write("\n")
+        table("Redis up:")
+
+        # The outage: every command of these repositories is refused, in this process only.
+        outage.active = True
+        outage_started = loop.time()
+        refused = outage.refused
+        stale, took = await ctx.timed(board.get_async(board_key))
+        served_stale = board.served_stale()
+        ctx.check(stale == seen and served_stale, "fallback=True: the board's read is served stale")
+        rows.append(
+            [
+                "board.get_async(menu:margherita)",
+                "the repository's stale fallback",
+                "-",
+                outage.refused - refused,
+                _ms(took),
+                f"served_stale() {served_stale}",
+            ]
+        )
+        refused = outage.refused
+        try:
+            await board.set_async(board_key, "{}")
+            write = "written"
+        except CacheUnavailableError as exc:
+            write = type(exc).__name__
+        ctx.check(write == "CacheUnavailableError", "a write is never answered from the fallback")
+        rows.append(["board.set_async(menu:margherita)", f"raises {write}", "-", outage.refused - refused, "", "-"])
+        threshold = breaker.failure_threshold
+        attempts_per_call = repo.config.retry.retries + 1
+        for n in range(1, threshold + 3):
+            error, attempts = await call(f"get_menu_with_fallback('pepperoni') #{n}", "pepperoni")
+            if n <= threshold:
+                ctx.check(
+                    type(error) is CacheUnavailableError and attempts == attempts_per_call,
+                    f"call #{n} fails after {attempts_per_call} attempts (retries) and is caught by the service",
+                )
+            else:
+                ctx.check(isinstance(error, CircuitOpenError) and attempts == 0, f"call #{n} fails fast, nothing sent")
+            expected = CircuitState.OPEN if n >= threshold else CircuitState.CLOSED
+            ctx.check(breaker.state is expected, f"the breaker is {expected.value} after {n} failed operations")
+        fail_fast = service.unavailable[-1]
+        await call("get_menu_with_fallback('diavola')", "diavola")
+        ctx.check(db.loads == 4, "a menu the service never read comes from the database, as a last resort")
+        ctx.check(
+            ResilientMenuService.circuit_breaker.state is CircuitState.CLOSED,
+            "the method's breaker stays closed: the page's method catches CacheException itself",
+        )
+        table("Redis down (simulated: the transport refuses every command; the server is not touched):")
+
+        # Recovery.
+        outage.active = False
+        opened_at = next(t for t, _, new in events if new is CircuitState.OPEN)
+        if loop.time() - opened_at < breaker.recovery_timeout / 2:  # (always, unless the machine is very slow)
+            await call("get_menu_with_fallback('margherita')", "margherita")
+            ctx.check(breaker.state is CircuitState.OPEN, "right after the outage the breaker still fails fast")
+        await asyncio.sleep(max(0.0, opened_at + breaker.recovery_timeout - loop.time()) + 0.01)
+        ctx.check(breaker.state is CircuitState.HALF_OPEN, "after recovery_timeout the breaker is half-open")
+        for n, menu_id in enumerate(["margherita", "pepperoni"], 1):
+            error, _ = await call(f"get_menu_with_fallback('{menu_id}') (trial {n})", menu_id)
+            ctx.check(error is None, f"trial {n} reaches Redis")
+        ctx.check(breaker.state is CircuitState.CLOSED, f"{breaker.success_threshold} good trials close the breaker")
+        fresh = await board.get_async(board_key)
+        ctx.check(fresh == seen and not board.served_stale(), "the board reads from Redis again")
+        rows.append(["board.get_async(menu:margherita)", "Redis", "-", 0, "", f"served_stale() {board.served_stale()}"])
+        table(
+            f"Redis back (recovery_timeout {breaker.recovery_timeout:g} s, success_threshold "
+            f"{breaker.success_threshold}):"
+        )
+    finally:
+        outage.active = False
+        breaker.remove_listener(on_change)
+
+    transitions = [(old.value, new.value) for _, old, new in events]
+    ctx.check(
+        transitions == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")],
+        "the breaker went closed -> open -> half_open -> closed",
+    )
+    why = {
+        "open": f"{threshold} consecutive failed operations",
+        "half_open": f"recovery_timeout ({breaker.recovery_timeout:g} s) elapsed",
+        "closed": f"{breaker.success_threshold} successful trial calls",
+    }
+    ctx.table(
+        ["t", "breaker event (listener)", "why"],
+        [
+            [f"{(t - outage_started) * 1000:.0f} ms", f"{old.value} -> {new.value}", why[new.value]]
+            for t, old, new in events
+        ],
+    )
+    first_error = service.unavailable[0]
+    ctx.note(f"The service caught: {type(first_error).__name__}: {first_error}")
+    ctx.note(f"             then: {type(fail_fast).__name__}: {fail_fast}")
+    ctx.note(f"The outage refused {outage.refused} commands in this process; none reached the server.")
+    ctx.note("The page's @circuit_breaker.apply on an instance attribute is a NameError; the class-level")
+    ctx.note("breaker used here is the working form (docs/resilience.md).")
+
+
+def _merged(histograms: Iterable[Histogram]) -> Histogram:
+    """One histogram holding every observation of ``histograms`` (same buckets)."""
+    total = Histogram()
+    for histogram in histograms:
+        if histogram.buckets != total.buckets:
+            continue
+        total.counts = [a + b for a, b in zip(total.counts, histogram.counts, strict=True)]
+        total.total += histogram.total
+        total.count += histogram.count
+    return total
+
+
+@dataclass
+class _Figures:
+    """What a report needs from one or more :class:`CacheMetrics`."""
+
+    commands: Counter[str] = field(default_factory=Counter)
+    latency: dict[str, Histogram] = field(default_factory=dict)
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+    hits: int = 0
+    misses: int = 0
+    lock_acquired: int = 0
+    lock_timeouts: int = 0
+    lock_wait: Histogram = field(default_factory=Histogram)
+    lock_hold: Histogram = field(default_factory=Histogram)
+
+    @classmethod
+    def of(cls, metrics: Iterable[CacheMetrics]) -> _Figures:
+        figures = cls()
+        waits: list[Histogram] = []
+        holds: list[Histogram] = []
+        for m in metrics:
+            for kind, name, labels, value in m.samples():
+                label = dict(labels)
+                if kind == "counter" and name == "commands_total":
+                    figures.commands[label["command"]] += value
+                elif kind == "counter" and name == "errors_total":
+                    figures.errors[(label["type"], label["command"])] += value
+                elif kind == "counter" and name == "lock_acquisitions_total":
+                    if label["outcome"] == "acquired":
+                        figures.lock_acquired += value
+                    else:
+                        figures.lock_timeouts += value
+                elif kind == "histogram" and name == "command_duration_seconds":
+                    command = label["command"]
+                    figures.latency[command] = _merged([figures.latency.get(command, Histogram()), value])
+                elif kind == "histogram" and name == "lock_wait_seconds" and label.get("outcome") == "acquired":
+                    waits.append(value)
+                elif kind == "histogram" and name == "lock_hold_seconds":
+                    holds.append(value)
+            figures.hits += m.get_counter("cache_hits_total")
+            figures.misses += m.get_counter("cache_misses_total")
+        figures.lock_wait = _merged(waits)
+        figures.lock_hold = _merged(holds)
+        return figures
+
+    @property
+    def hit_ratio(self) -> float:
+        return self.hits / (self.hits + self.misses) if self.hits + self.misses else 0.0
+
+    @property
+    def all_latency(self) -> Histogram:
+        return _merged(self.latency.values())
+
+
+def _quantiles(histogram: Histogram) -> str:
+    if not histogram.count:
+        return "-"
+    return f"{_ms(histogram.quantile(0.5))} / {_ms(histogram.quantile(0.99))}"
+
+
+async def metrics_section(ctx: DemoContext) -> None:
+    """The page's CachePerformanceMonitor, then what the repositories measured by themselves."""
+    repo = ctx.repo
+    metrics = repo.metrics
+    ctx.check(metrics is not None, "the demo repository runs with enable_metrics=True")
+    assert metrics is not None
+
+    # The page's monitor, fed by hand, beside the repository's own counting.
+    monitor = CachePerformanceMonitor(repo)
+    reads = ["margherita", "pepperoni", "margherita", "quattro_stagioni", "pepperoni", "margherita"]
+    await repo.delete_async([f"mario_pizzeria:menu:item:{item_id}" for item_id in set(reads)])
+    hits_before, misses_before = metrics.get_counter("cache_hits_total"), metrics.get_counter("cache_misses_total")
+    for item_id in reads:
+        key = f"mario_pizzeria:menu:item:{item_id}"
+        hit = await repo.get_async(key) is not None
+        await monitor.track_cache_operation("get", key, hit=hit)
+        if not hit:
+            await repo.set_async(key, json.dumps(MenuDatabase.ITEMS[item_id]), expiration=timedelta(hours=24))
+            await monitor.track_cache_operation("set", key)
+    hits = metrics.get_counter("cache_hits_total") - hits_before
+    misses = metrics.get_counter("cache_misses_total") - misses_before
+    summary = await monitor.get_performance_summary()
+    ctx.check(summary["cache_hits"] == 3 and summary["cache_misses"] == 3, "the monitor counts 3 hits, 3 misses")
+    ctx.check(summary["hit_ratio"] == 0.5, "the monitor's hit ratio is 0.5")
+    ctx.check((hits, misses) == (3, 3), "repo.metrics counted the same hits and misses by itself")
+    ctx.check(summary["active_connections"] >= 1 and summary["memory_usage"] > 0, "pool and memory figures are read")
+    ctx.table(
+        ["get_performance_summary()", "value"],
+        [[name, value] for name, value in summary.items()],
+    )
+    ctx.note("total_operations is 0 as on the page: its code counts cache_operations_get/_set,")
+    ctx.note(
+        f"never cache_operations_total (get: {monitor.metrics.get_counter('cache_operations_get')}, "
+        f"set: {monitor.metrics.get_counter('cache_operations_set')})."
+    )
+    ctx.out.write("\n")
+
+    # What the repositories measured by themselves over the whole run.
+    everyone = [r.metrics for r in ctx.run.repositories if r.metrics is not None]
+    own, run = _Figures.of([metrics]), _Figures.of(everyone)
+    snapshot = metrics.snapshot()
+    ctx.check(abs(snapshot["hit_ratio"] - own.hit_ratio) < 1e-9, "snapshot()['hit_ratio'] = hits / (hits + misses)")
+    ctx.check(sum(own.commands.values()) == own.all_latency.count, "every counted command has its latency observed")
+    breaker = repo.circuit_breaker
+    transitions = Counter(
+        {
+            dict(labels)["to"]: value
+            for kind, name, labels, value in metrics.samples()
+            if kind == "counter" and name == "circuit_breaker_transitions_total"
+        }
+    )
+    breaker_text = "off"
+    if breaker is not None:
+        breaker_text = (
+            f"{breaker.state.value} (opened {breaker.opened_count}x, {sum(transitions.values())} transitions)"
+        )
+    pool = repo.connection_pool
+
+    def both(own_value: Any, run_value: Any) -> list[Any]:
+        return [own_value, run_value]
+
+    ctx.table(
+        ["figure", "demo repository", f"all {len(everyone)} repositories of the run"],
+        [
+            ["commands", *both(sum(own.commands.values()), sum(run.commands.values()))],
+            ["reads: hits / misses", *both(f"{own.hits} / {own.misses}", f"{run.hits} / {run.misses}")],
+            ["hit ratio", *both(f"{own.hit_ratio:.1%}", f"{run.hit_ratio:.1%}")],
+            ["latency p50 / p99", *both(_quantiles(own.all_latency), _quantiles(run.all_latency))],
+            ["errors", *both(sum(own.errors.values()), sum(run.errors.values()))],
+            [
+                "locks acquired / timed out",
+                *both(f"{own.lock_acquired} / {own.lock_timeouts}", f"{run.lock_acquired} / {run.lock_timeouts}"),
+            ],
+            ["lock wait p50 / p99", *both(_quantiles(own.lock_wait), _quantiles(run.lock_wait))],
+            ["lock hold p50 / p99", *both(_quantiles(own.lock_hold), _quantiles(run.lock_hold))],
+            ["circuit breaker", breaker_text, ""],
+            ["connections created", f"{pool.created_connections} of {pool.max_connections}", ""],
+        ],
+    )
+
+    top = own.commands.most_common(10)
+    rows: list[list[Any]] = [
+        [command, count, _ms(own.latency[command].quantile(0.5)), _ms(own.latency[command].quantile(0.99))]
+        for command, count in top
+    ]
+    rest = [c for c in own.commands if c not in dict(top)]
+    if rest:
+        rest_latency = _merged(own.latency[c] for c in rest)
+        rows.append(
+            [
+                f"{len(rest)} other commands",
+                sum(own.commands[c] for c in rest),
+                _ms(rest_latency.quantile(0.5)),
+                _ms(rest_latency.quantile(0.99)),
+            ]
+        )
+    ctx.table(["command (demo repository)", "calls", "p50", "p99"], rows)
+
+    if own.errors:
+        ctx.table(
+            ["error type (demo repository)", "command", "count"],
+            [[kind, command, count] for (kind, command), count in sorted(own.errors.items())],
+        )
+        if own.errors[("CacheCommandError", "EVALSHA")]:
+            ctx.note("The EVALSHA errors are NOSCRIPT replies: the first run of a Lua script (the locks')")
+            ctx.note("on this server, after which the script is sent with EVAL and cached there.")
+            ctx.out.write("\n")
+    latency = own.all_latency
+    peak = max(latency.counts)
+    bounds = [*latency.buckets, float("inf")]
+    bars = [
+        [f"<= {_ms(bound)}" if bound != float("inf") else "> 10 s", n, "#" * max(1, round(30 * n / peak))]
+        for bound, n in zip(bounds, latency.counts, strict=True)
+        if n
+    ]
+    ctx.table(["latency (all commands)", "calls", ""], bars)
+    ctx.note(f"Latencies are histogram bucket bounds (prefix {metrics.prefix!r}); the same figures export to")
+    ctx.note("Prometheus and OpenTelemetry (docs/framework.md, Metrics).")
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("Menu cache", "MenuCacheService", menu_cache_section),
     Section("Customer sessions", "CustomerSessionService", sessions_section),
     Section("Kitchen queue", "KitchenQueueService", kitchen_queue_section),
     Section("Distributed locking", "OrderProcessingService", locks_section),
+    Section("Kitchen stations", "KitchenQueueService", kitchen_stations_section),
+    Section("Fencing tokens", "DistributedLock", fencing_section),
     Section("Real-time analytics", "PizzaAnalyticsService", analytics_section),
     Section("Customer segmentation", "CustomerSegmentationService", segmentation_section),
     Section("Custom serialization", "CustomSerializationService", serialization_section),
+    Section("Resilience", "ResilientMenuService", resilience_section),
+    Section("Metrics", "CachePerformanceMonitor", metrics_section),
 )
-"""The demo's parts, in order. Later work appends its own (locks, resilience, metrics)."""
+"""The demo's parts, in order. Metrics comes last: it reports on everything before it."""
 
 
 # --------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------
-
-
-def demo_config(url: str, prefix: str, timeout: float, *, decode_responses: bool = True) -> RedisConfig:
-    """The config of a demo repository: ``url``, the run's key prefix, the given timeouts."""
-    pool = ConnectionPoolConfig(socket_timeout=timeout, socket_connect_timeout=timeout, pool_timeout=timeout)
-    return RedisConfig(url=url, key_prefix=prefix, connection_pool=pool, decode_responses=decode_responses)
 
 
 async def run_demo(
@@ -931,13 +1821,19 @@ async def run_demo(
     prefix = f"demo:{token}:"
     config = demo_config(url, prefix, timeout)
     if config.scheme == "memory" and config.memory_name is None:
-        # Name the embedded server so the bytes repository shares its data.
+        # Name the embedded server so the run's other repositories share its data.
         url = f"memory://demo-{token}"
         config = demo_config(url, prefix, timeout)
     shown_url = config.redacted_url
     result = DemoResult(url=shown_url, prefix=prefix)
-    repo = RedisRepository(config)
-    bytes_repo = RedisRepository(demo_config(url, prefix, timeout, decode_responses=False))
+    run = DemoRun(url, prefix, timeout)
+    repo = run.repository(outage=True)
+    bytes_repo = run.repository(decode_responses=False)
+    # The library logs on its own loggers (a breaker opening, a lock lost); the
+    # report shows those lines under the section that caused them.
+    library_log = logging.getLogger("neuroglia.data.redis")
+    captured = _LogCapture()
+    library_log.addHandler(captured)
     try:
         try:
             await repo.connect()
@@ -951,30 +1847,42 @@ async def run_demo(
         try:
             for number, section in enumerate(sections, 1):
                 current = section.title
-                result.sections.append(await _run_section(out, section, number, len(sections), repo, bytes_repo))
+                ctx = DemoContext(repo, bytes_repo, out, section.title, run=run)
+                result.sections.append(await _run_section(ctx, section, number, len(sections), captured))
         except (DemoCheckFailed, CacheException) as exc:
             kind = "check failed" if isinstance(exc, DemoCheckFailed) else type(exc).__name__
             result.failure = f"{current}: {kind}: {exc}"
         finally:
-            # Also on Ctrl-C (a cancelled task may still await here): never leave keys behind.
+            # Also on Ctrl-C (a cancelled task may still await here): never leave keys behind,
+            # even if a section stopped in the middle of its simulated outage.
+            run.outage.active = False
+            if repo.circuit_breaker is not None:
+                repo.circuit_breaker.reset()
             await _clean_up(repo, result)
         _summary(out, result)
         return result
     finally:
-        await bytes_repo.disconnect()
-        await repo.disconnect()
+        library_log.removeHandler(captured)
+        await run.close()
 
 
 async def _run_section(
-    out: TextIO, section: Section, number: int, total: int, repo: RedisRepository, bytes_repo: RedisRepository
+    ctx: DemoContext, section: Section, number: int, total: int, captured: _LogCapture
 ) -> SectionOutcome:
-    ctx = DemoContext(repo, bytes_repo, out, section.title)
+    out = ctx.out
     title = f"[{number}/{total}] {section.title} - {section.service}"
     out.write(f"\n{title}\n{'-' * len(title)}\n")
+    out.flush()  # progress: the title shows as the section starts, also through a pipe
+    logged = len(captured.records)
     start = time.perf_counter()
-    await section.run(ctx)
+    try:
+        await section.run(ctx)
+    finally:
+        for record in captured.records[logged:]:
+            ctx.note(f"logged: {record.levelname} {record.name}: {record.getMessage()}")
     ctx.outcome.elapsed = time.perf_counter() - start
     out.write(f"  ok: {ctx.outcome.checks} checks passed in {_ms(ctx.outcome.elapsed)}\n")
+    out.flush()
     return ctx.outcome
 
 

@@ -219,7 +219,6 @@ class _Acquisition:
         self.acquired_at = 0.0  # loop time when acquired (for the hold-time metric)
 
 
-
 class _Hold:
     """How many times one lock object holds one acquisition for one task."""
 
@@ -443,7 +442,9 @@ class LeaseLock:
         once, unless the lock is ``reentrant`` (then the holds are counted and
         the last release frees it).
         """
-        task = _current_task()
+        task = asyncio.current_task()
+        if task is None:
+            raise LockError("a lock must be used from inside an asyncio task")
         existing = self._held_by(task)
         if existing is not None:
             if not self._reentrant:
@@ -476,7 +477,7 @@ class LeaseLock:
         self._note_held(task, acquisition)
         self._add_hold(task, acquisition)
         if self._auto_renew:
-            self._schedule_renewal(acquisition, loop.time() + acquisition.lease / 3)
+            self._schedule_renewal(acquisition, acquisition.acquired_at + acquisition.lease / 3)
         return True
 
     def _held_by(self, task: asyncio.Task[Any]) -> _Acquisition | None:
@@ -631,7 +632,14 @@ class LeaseLock:
     # -- watchdog and loss ---------------------------------------------------------
 
     def _schedule_renewal(self, acquisition: _Acquisition, when: float) -> None:
-        _watchdog().schedule(when, acquisition)
+        group = acquisition.group
+        if group is not None:
+            watchdog = group.watchdog
+            if watchdog is None:
+                watchdog = group.watchdog = _watchdog()
+        else:
+            watchdog = _watchdog()
+        watchdog.schedule(when, acquisition)
 
     def _stop_watchdog(self, acquisition: _Acquisition) -> None:
         acquisition.renew_at = math.inf  # its watchdog entry, if any, will find nothing to do
@@ -747,6 +755,7 @@ class _Group:
         self.contender: asyncio.Task[None] | None = None
         self.contender_blocked = False
         self.watch_at = math.inf  # when the watchdog's entry for this key comes due
+        self.watchdog: _Watchdog | None = None  # this loop's, once a holder is renewed
 
     # -- local queue ---------------------------------------------------------------
 
@@ -762,7 +771,7 @@ class _Group:
             and not self.attempting
             and not self.handing_off
             and self.contender is None
-            and self._head() is None
+            and (not self.queue or self._head() is None)
         )
 
     def _forget_if_idle(self) -> None:
@@ -771,16 +780,12 @@ class _Group:
 
     def _kick(self, wait_ms: int | None = None) -> None:
         """Start the contender when tasks wait here and nothing else is under way."""
-        if (
-            self.holder is None
-            and not self.attempting
-            and not self.handing_off
-            and self.contender is None
-            and self._head() is not None
-        ):
+        if self.holder is not None or self.attempting or self.handing_off or self.contender is not None:
+            return
+        if self.queue and self._head() is not None:
             self.contender = self.loop.create_task(self._contend(wait_ms))
-        else:
-            self._forget_if_idle()
+        elif self.registry.get(self.key) is self:
+            del self.registry[self.key]  # idle: forgotten until used again
 
     def _retire_ticket(self) -> str:
         """Take a new queue id, so a clean-up of the old one cannot touch the new."""
@@ -961,7 +966,7 @@ class _Group:
         queued = False  # freed with this process put in the Redis queue behind another
         try:
             while True:
-                if nxt is None:
+                if nxt is None and self.queue:
                     nxt = self._head()
                 sent = self.loop.time()
                 if nxt is None:

@@ -19,28 +19,36 @@ local function busy()
   return 0
 end
 
-local now = nil
-if redis.call('EXISTS', WAITERS) == 1 then
-  now = now_ms()
-  local head = queue_head(now)
-  if head and head ~= id then
-    if id then
-      enqueue(id, now)
-    end
-    return busy()
+if redis.call('EXISTS', WAITERS) == 0 then
+  -- Nobody waits: the common case.
+  if redis.call('SET', LOCK, token, 'NX', 'PX', lease) then
+    return redis.call('INCR', LOCK .. ':fencing')
   end
+  if id then
+    local q = queue()
+    q.enqueue(id, q.now())
+  end
+  return busy()
 end
 
+local q = queue()
+local now = q.now()
+local head = q.head(now)
+if head and head ~= id then
+  if id then
+    q.enqueue(id, now)
+  end
+  return busy()
+end
 if redis.call('SET', LOCK, token, 'NX', 'PX', lease) then
-  local fence = redis.call('INCR', FENCING)
-  if now and id then
-    dequeue(id)
-    redis.call('DEL', wake_key(id))  -- a wake-up it no longer needs
+  local fence = redis.call('INCR', LOCK .. ':fencing')
+  if id then
+    q.dequeue(id)
+    redis.call('DEL', q.wake_key(id))  -- a wake-up it no longer needs
   end
   return fence
 end
-
 if id then
-  enqueue(id, now or now_ms())
+  q.enqueue(id, now)
 end
 return busy()

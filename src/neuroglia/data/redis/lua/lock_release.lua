@@ -16,33 +16,38 @@ local token, nxt, nlease, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local current = redis.call('GET', LOCK)
 if current ~= token then
   if nxt and current == nxt then
-    return tonumber(redis.call('GET', FENCING))
+    return tonumber(redis.call('GET', LOCK .. ':fencing'))
   end
   return 0
 end
 
-local now = nil
-local head = nil
-if redis.call('EXISTS', WAITERS) == 1 then
-  now = now_ms()
-  head = queue_head(now)
+if redis.call('EXISTS', WAITERS) == 0 then
+  -- Nobody else waits: the common case.
+  if nxt then
+    redis.call('SET', LOCK, nxt, 'PX', nlease)
+    return redis.call('INCR', LOCK .. ':fencing')
+  end
+  redis.call('DEL', LOCK)
+  return -1
 end
 
+local q = queue()
+local now = q.now()
+local head = q.head(now)
 if nxt and (not head or head == id) then
   redis.call('SET', LOCK, nxt, 'PX', nlease)
-  local fence = redis.call('INCR', FENCING)
+  local fence = redis.call('INCR', LOCK .. ':fencing')
   if head then
-    dequeue(id)
+    q.dequeue(id)
   end
   return fence
 end
 
 redis.call('DEL', LOCK)
 if nxt then
-  now = now or now_ms()
-  enqueue(id, now)
+  q.enqueue(id, now)
 end
 if head then
-  wake_head(now)
+  q.wake_head(now)
 end
 return -1

@@ -7,10 +7,11 @@
 --
 -- Returns 1 when the lock held by ARGV[1] was deleted, 0 otherwise.
 local token, id = ARGV[1], ARGV[2]
+local q = queue()
 
 if id ~= '' then
-  dequeue(id)
-  redis.call('DEL', wake_key(id))
+  q.dequeue(id)
+  redis.call('DEL', q.wake_key(id))
 end
 local deleted = 0
 if token ~= '' and redis.call('GET', LOCK) == token then
@@ -18,6 +19,6 @@ if token ~= '' and redis.call('GET', LOCK) == token then
   deleted = 1
 end
 if redis.call('EXISTS', LOCK) == 0 and redis.call('EXISTS', WAITERS) == 1 then
-  wake_head(now_ms())
+  q.wake_head(q.now())
 end
 return deleted
