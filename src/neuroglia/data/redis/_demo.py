@@ -1764,10 +1764,6 @@ async def metrics_section(ctx: DemoContext) -> None:
             ["error type (demo repository)", "command", "count"],
             [[kind, command, count] for (kind, command), count in sorted(own.errors.items())],
         )
-        if own.errors[("CacheCommandError", "EVALSHA")]:
-            ctx.note("The EVALSHA errors are NOSCRIPT replies: the first run of a Lua script (the locks')")
-            ctx.note("on this server, after which the script is sent with EVAL and cached there.")
-            ctx.out.write("\n")
     latency = own.all_latency
     peak = max(latency.counts)
     bounds = [*latency.buckets, float("inf")]

@@ -165,6 +165,7 @@ class RedisRepository:
         self._injected_transport = transport
         self._transport: Transport | None = None
         self._closed_transport: Transport | None = None
+        self._scripts: dict[str, Script] = {}
         self._state = _State.IDLE
         self._pool_info = ConnectionPoolInfo(self)
         self._breaker = CircuitBreakerPolicy.coerce(self._config.circuit_breaker)
@@ -1279,10 +1280,16 @@ class RedisRepository:
     def register_script(self, source: str) -> Script:
         """Prepare a Lua script; call the result with ``keys=`` and ``args=``.
 
-        Runs with ``EVALSHA`` and falls back to ``EVAL`` once when the server
-        does not know it yet. Keys get the repository's prefix.
+        The first call sends the source with ``EVAL`` (which also caches it on
+        the server); later calls send only its digest with ``EVALSHA``, and
+        fall back to ``EVAL`` once if the server forgot it (a restart). The
+        same source gives the same :class:`Script`. Keys get the repository's
+        prefix.
         """
-        return Script(self, source)
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = Script(self, source)
+        return script
 
     @command
     def eval_async(self, source: str, keys: Iterable[Key] = (), args: Iterable[ScalarValue] = ()) -> Command[Any]:
@@ -1356,7 +1363,7 @@ def _scan_reply(reply: Any) -> tuple[int, list[Any]]:
 class Script:
     """A Lua script bound to a repository (see :meth:`RedisRepository.register_script`)."""
 
-    __slots__ = ("_repository", "sha", "source")
+    __slots__ = ("_loaded", "_repository", "sha", "source")
 
     def __init__(self, repository: RedisRepository, source: str) -> None:
         if not isinstance(source, str) or not source.strip():
@@ -1364,14 +1371,18 @@ class Script:
         self._repository = repository
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        self._loaded = False
 
     async def __call__(self, keys: Iterable[Key] = (), args: Iterable[ScalarValue] = ()) -> Any:
         """Run the script; returns its reply with text decoded like other reads."""
         repo = self._repository
         keys, args = list(keys), list(args)
-        try:
-            return await repo._execute(repo._script_command("EVALSHA", self.sha, keys, args))
-        except CacheCommandError as exc:
-            if "NOSCRIPT" not in str(exc):
-                raise
-        return await repo._execute(repo._script_command("EVAL", self.source, keys, args))
+        if self._loaded:
+            try:
+                return await repo._execute(repo._script_command("EVALSHA", self.sha, keys, args))
+            except CacheCommandError as exc:
+                if "NOSCRIPT" not in str(exc):
+                    raise
+        result = await repo._execute(repo._script_command("EVAL", self.source, keys, args))
+        self._loaded = True
+        return result
