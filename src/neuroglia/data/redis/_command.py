@@ -33,9 +33,11 @@ class Command(Generic[T]):
     timeout of a blocking command. ``idempotent`` tells the retry layer that
     sending the command twice has the same effect as once. ``read`` marks a
     cache read: its replies feed the stale fallback and the hit/miss counts.
+    ``batch`` holds the commands of a pipeline sent as one unit (``args`` then
+    only names it, ``MULTI`` or ``PIPELINE``).
     """
 
-    __slots__ = ("args", "block", "idempotent", "parse", "read")
+    __slots__ = ("args", "batch", "block", "idempotent", "parse", "read")
 
     def __init__(
         self,
@@ -45,12 +47,14 @@ class Command(Generic[T]):
         idempotent: bool = True,
         block: float | None = None,
         read: bool = False,
+        batch: tuple[tuple[Any, ...], ...] | None = None,
     ) -> None:
         self.args = args
         self.parse = parse
         self.idempotent = idempotent
         self.block = block
         self.read = read
+        self.batch = batch
 
     @property
     def name(self) -> str:

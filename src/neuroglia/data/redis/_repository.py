@@ -295,11 +295,13 @@ class RedisRepository:
         timeout = self._operation_timeout
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None or cmd.block == 0 else loop.time() + timeout + (cmd.block or 0.0)
+        # A single command's transport enforces the deadline without a timer;
+        # blocking commands and batches get one.
+        plain = cmd.block is None and cmd.batch is None
         attempt = 0
         while True:
             try:
-                if deadline is None or cmd.block is None:
-                    # The transport enforces the deadline itself, without a timer.
+                if deadline is None or plain:
                     reply = await self._send(transport, cmd, deadline)
                 else:
                     async with asyncio.timeout_at(deadline):
@@ -352,6 +354,8 @@ class RedisRepository:
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
         try:
+            if cmd.batch is not None:
+                return await transport.execute_many(cmd.batch, transaction=cmd.args[0] == "MULTI")
             if cmd.block is None:
                 return await transport.execute(cmd.args, deadline)
             return await transport.execute_blocking(cmd.args, cmd.block)
@@ -396,16 +400,19 @@ class RedisRepository:
         return _served_stale.get()
 
     async def _execute_many(self, cmds: list[Command[Any]], *, transaction: bool) -> list[Any]:
-        """The pipeline twin of :meth:`_execute`: one round trip for many commands.
+        """Many commands in one round trip, through :meth:`_execute` as one batch.
 
-        Same breaker and deadline; a batch is resent only if it was never
-        sent. Returns one result per command; a command the server refused
-        yields its mapped exception object in place of a result.
+        The batch gets the same breaker, deadline and error mapping as a
+        single command, and is resent only if it surely never reached the
+        server (it is not idempotent as a whole). Returns one result per
+        command; a command the server refused yields its mapped exception
+        object in place of a result.
         """
-        to_send = [c.args for c in cmds if c.args]
+        to_send = tuple(c.args for c in cmds if c.args)
         replies: list[Any] = []
         if to_send:
-            replies = await self._send_many(to_send, transaction=transaction)
+            name = "MULTI" if transaction else "PIPELINE"
+            replies = await self._execute(Command((name,), list, idempotent=False, batch=to_send))
         results: list[Any] = []
         it = iter(replies)
         for cmd in cmds:
@@ -418,57 +425,6 @@ class RedisRepository:
             else:
                 results.append(cmd.parse(reply))
         return results
-
-    async def _send_many(self, batch: list[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
-        transport = self._transport or self._open()
-        breaker = self._breaker
-        name = "MULTI" if transaction else "PIPELINE"
-        timeout = self._operation_timeout
-        ticket = breaker.before_call() if breaker is not None else 0
-        loop = asyncio.get_running_loop()
-        # One deadline for the whole batch, retries included (as in _execute).
-        deadline = None if timeout is None else loop.time() + timeout
-        attempt = 0
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    replies = await transport.execute_many(batch, transaction=transaction)
-            except Exception as exc:
-                mapped = classify_error(exc, name)
-                if isinstance(exc, TimeoutError) and deadline is not None and loop.time() >= deadline:
-                    mapped = CacheTimeoutError(f"{name}: no reply within the operation deadline ({timeout}s)")
-                attempt += 1
-                # A batch is resent only if it surely never reached the server.
-                retry = (
-                    isinstance(mapped, CacheUnavailableError)
-                    and not isinstance(mapped, CircuitOpenError | CacheAuthenticationError | CacheTLSError)
-                    and not was_applied_maybe(exc)
-                    and attempt <= self._config.retry.retries
-                )
-                delay = self._config.retry.delay(attempt) if retry else None
-                if delay is not None and (deadline is None or loop.time() + delay < deadline):
-                    try:
-                        await asyncio.sleep(delay)
-                    except BaseException:
-                        if breaker is not None:
-                            breaker.on_ignored(ticket)
-                        raise
-                    continue
-                if breaker is not None:
-                    if isinstance(exc, PoolExhaustedError):
-                        breaker.on_ignored(ticket)  # congestion, not an outage
-                    else:
-                        breaker.record(ticket, mapped or exc)
-                if mapped is None:
-                    raise
-                raise mapped from exc
-            except BaseException:
-                if breaker is not None:
-                    breaker.on_ignored(ticket)
-                raise
-            if breaker is not None:
-                breaker.on_success(ticket)
-            return replies
 
     # -- argument checks -----------------------------------------------------
 
