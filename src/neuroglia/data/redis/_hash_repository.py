@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from ._envelope import EnvelopeSerializer
 from ._keys import build_key
+from ._lua import lua_source
 from ._repository import Expiration, RedisRepository
 from .exceptions import InvalidArgumentError, SerializationError
 from .serialization import SerializationStrategy, from_plain, to_plain
@@ -119,7 +120,7 @@ class RedisHashRepository(Generic[T]):
         key = self.key(entity_id)
         if field == self.id_field:
             raise InvalidArgumentError(f"{field!r} is the id field and cannot be changed")
-        script = self._repository.register_script(_HSET_IF_EXISTS)
+        script = self._repository.register_script(lua_source("hash_set_if_exists"))
         return bool(await script(keys=[key], args=[field, self._codec.dumps_field(value)]))
 
     async def increment_field_async(self, entity_id: Any, field: str, amount: int = 1) -> int | None:
@@ -129,23 +130,9 @@ class RedisHashRepository(Generic[T]):
         """
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise InvalidArgumentError(f"amount must be an int, got {type(amount).__name__}")
-        script = self._repository.register_script(_HINCRBY_IF_EXISTS)
+        script = self._repository.register_script(lua_source("hash_incrby_if_exists"))
         result = await script(keys=[self.key(entity_id)], args=[field, amount])
         return None if result is None else int(result)
-
-
-# KEYS[1] the entity's hash; ARGV[1] field, ARGV[2] value. Returns 1 if written, 0 if absent.
-_HSET_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
-
-# KEYS[1] the entity's hash; ARGV[1] field, ARGV[2] amount. Returns the new value, or nil if absent.
-_HINCRBY_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-"""
 
 
 def _raw(value: Any) -> bytes:
