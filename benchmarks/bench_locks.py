@@ -73,13 +73,15 @@ def build_redis_py(repo: RedisRepository) -> aioredis.Redis:
 Cycle = Callable[[], Awaitable[None]]
 
 
-async def uncontended(cycle: Cycle, cycles: int) -> float:
-    """Cycles per second of one task acquiring and releasing."""
+async def uncontended(cycle: Cycle, cycles: int) -> tuple[float, float]:
+    """Cycles per second of one task acquiring and releasing, and client CPU µs per cycle."""
     gc.collect()
+    cpu = time.process_time()
     start = time.perf_counter()
     for _ in range(cycles):
         await cycle()
-    return cycles / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return cycles / elapsed, (time.process_time() - cpu) / cycles * 1e6
 
 
 async def contended(
@@ -144,7 +146,7 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
         row: dict[str, float] = {}
         order = [("ours", ours_cycle), ("redis_py", theirs_cycle)]
         for name, cycle in order if n % 2 == 0 else order[::-1]:
-            row[f"uncontended_{name}"] = await uncontended(cycle, args.cycles)
+            row[f"uncontended_{name}"], row[f"cpu_us_{name}"] = await uncontended(cycle, args.cycles)
         await repo.delete_async("bench:ours:counter")
         await client.delete("bench:theirs:counter")
         order_c = [("ours", ours_increment, ours_counter), ("redis_py", theirs_increment, theirs_counter)]
@@ -212,6 +214,7 @@ def report(result: dict[str, Any]) -> str:
         f"{'':34} {'ours':>12} {'redis-py':>12} {'ratio':>8}  target",
         f"{'uncontended acquire+release /s':34} {m['uncontended_ours']:>12.0f} {m['uncontended_redis_py']:>12.0f} "
         f"{result['uncontended_ratio']:>7.2f}x  >= 1.0x (paired rounds: {result['uncontended_ratio_paired']:.2f}x)",
+        f"{'  client CPU per cycle (us)':34} {m['cpu_us_ours']:>12.1f} {m['cpu_us_redis_py']:>12.1f}",
         f"{'hand-off, 10 tasks x 20 incr (s)':34} {m['handoff_ours']:>12.3f} {m['handoff_redis_py']:>12.3f} "
         f"{result['handoff_ratio']:>7.3f}x  <= 0.15 s and <= 0.25x",
     ]

@@ -33,7 +33,6 @@ other's. See ``docs/locks.md`` for the guarantees and their limits.
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import inspect
 import itertools
@@ -44,10 +43,10 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from datetime import timedelta
-from importlib import resources
 from types import TracebackType
 from typing import Any, Final, Self
 
+from ._lua import lua_source as _lua
 from ._repository import RedisRepository, Script
 from .exceptions import (
     CacheException,
@@ -74,7 +73,6 @@ _POLL: Final = 0.5
 # (A queued process that has not refreshed its place for 3 s is skipped, so a
 # crashed waiter cannot block the queue for longer: GRACE in lua/lock_queue.lua.)
 _MIN_BLOCK: Final = 0.005
-_PACKAGE: Final = __name__.rpartition(".")[0]
 
 
 class _Unset:
@@ -82,12 +80,6 @@ class _Unset:
 
 
 _UNSET: Final = _Unset()
-
-
-@functools.cache
-def _lua(name: str) -> str:
-    """The source of ``lua/<name>.lua``."""
-    return resources.files(_PACKAGE).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
 class _Scripts:
@@ -105,14 +97,32 @@ class _Scripts:
         self.fenced_set: Script = repository.register_script(_lua("fenced_set"))
 
 
-_scripts_by_repository: weakref.WeakKeyDictionary[RedisRepository, _Scripts] = weakref.WeakKeyDictionary()
+class _PerRepository:
+    """The lock state of one repository: its scripts and its keys' groups."""
+
+    __slots__ = ("groups", "scripts")
+
+    def __init__(self, repository: RedisRepository) -> None:
+        self.scripts = _Scripts(repository)
+        self.groups: dict[Key, _Group] = {}
+
+
+def _state(repository: RedisRepository) -> _PerRepository:
+    # Kept on the repository itself (not in a module-level mapping, whose
+    # entries would keep every repository alive through their scripts).
+    state: _PerRepository | None = repository._lock_state
+    if state is None:
+        state = repository._lock_state = _PerRepository(repository)
+    return state
 
 
 def _scripts(repository: RedisRepository) -> _Scripts:
-    scripts = _scripts_by_repository.get(repository)
-    if scripts is None:
-        scripts = _scripts_by_repository[repository] = _Scripts(repository)
-    return scripts
+    return _state(repository).scripts
+
+
+# Idle groups stay registered (the next lock on the key reuses them) until
+# there are this many groups; then the idle ones are dropped.
+_MAX_GROUPS: Final = 256
 
 
 # Fire-and-forget work (clean-ups after a cancellation, async on_lost
@@ -179,44 +189,30 @@ def _current_task() -> asyncio.Task[Any]:
 
 
 class _Acquisition:
-    """One successful acquisition: its token, fencing token and lease."""
+    """One successful acquisition: its token, fencing token and lease.
 
-    __slots__ = (
-        "acquired_at",
-        "cancelled_for_loss",
-        "count",
-        "exiting",
-        "fence",
-        "group",
-        "lease",
-        "lease_ms",
-        "lock",
-        "lost",
-        "released",
-        "renew_at",
-        "task",
-        "token",
-        "valid_until",
-        "watch_at",
-    )
+    The fields that most acquisitions never change are class-level defaults,
+    so that creating one (on every acquire) sets four attributes, not sixteen.
+    """
 
-    def __init__(self, lease: float, task: asyncio.Task[Any]) -> None:
+    fence: int | None = None
+    count = 1  # re-entries of a re-entrant lock, across lock objects
+    valid_until = 0.0  # loop time after which the lease has run out
+    lost = False
+    released = False
+    exiting = False  # __aexit__ has begun: never cancel the task any more
+    cancelled_for_loss = False
+    lock: LeaseLock | None = None  # set once acquired: whose watchdog renews it
+    renew_at = math.inf  # loop time of the next renewal (inf: none)
+    watch_at = math.inf  # when the watchdog's entry for it comes due (Redlock)
+    group: _Group | None = None
+    acquired_at = 0.0  # loop time when acquired (for the hold-time metric)
+
+    def __init__(self, lease: float, lease_ms: int, task: asyncio.Task[Any]) -> None:
         self.token = _new_token()
         self.lease = lease
-        self.lease_ms = _milliseconds(lease)
+        self.lease_ms = lease_ms
         self.task = task
-        self.fence: int | None = None
-        self.count = 1  # re-entries of a re-entrant lock, across lock objects
-        self.valid_until = 0.0  # loop time after which the lease has run out
-        self.lost = False
-        self.released = False
-        self.exiting = False  # __aexit__ has begun: never cancel the task any more
-        self.cancelled_for_loss = False
-        self.lock: LeaseLock | None = None  # set once acquired: whose watchdog renews it
-        self.renew_at = math.inf  # loop time of the next renewal (inf: none)
-        self.watch_at = math.inf  # when the watchdog's entry for it comes due (Redlock)
-        self.group: _Group | None = None
-        self.acquired_at = 0.0  # loop time when acquired (for the hold-time metric)
 
 
 class _Hold:
@@ -244,9 +240,12 @@ class _Watchdog:
     over neither arms a timer nor leaves anything behind per acquisition.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.heap: list[tuple[float, int, _Group | _Acquisition]] = []
+    # No reference to the loop is kept (the registry below is keyed by it,
+    # weakly): it is always the running one when the watchdog is used.
+    def __init__(self) -> None:
+        # Weak references: an entry must not keep a lock's group (and with it
+        # its repository and event loop) alive.
+        self.heap: list[tuple[float, int, weakref.ref[_Group | _Acquisition]]] = []
         self.sequence = itertools.count()
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = math.inf
@@ -260,21 +259,23 @@ class _Watchdog:
 
     def _push(self, when: float, slot: _Group | _Acquisition) -> None:
         slot.watch_at = when
-        heapq.heappush(self.heap, (when, next(self.sequence), slot))
+        heapq.heappush(self.heap, (when, next(self.sequence), weakref.ref(slot)))
         if when < self.timer_at:
             if self.timer is not None:
                 self.timer.cancel()
-            self.timer = self.loop.call_at(when, self._fire)
+            self.timer = asyncio.get_running_loop().call_at(when, self._fire)
             self.timer_at = when
 
     def _fire(self) -> None:
         self.timer, self.timer_at = None, math.inf
         heap = self.heap
-        now = self.loop.time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         while heap and heap[0][0] <= now:
-            when, _, slot = heapq.heappop(heap)
-            if slot.watch_at != when:
-                continue  # superseded by an earlier entry
+            when, _, ref = heapq.heappop(heap)
+            slot = ref()
+            if slot is None or slot.watch_at != when:
+                continue  # gone, or superseded by an earlier entry
             slot.watch_at = math.inf
             acquisition = slot.holder if isinstance(slot, _Group) else slot
             if acquisition is None or acquisition.released or acquisition.lost or acquisition.lock is None:
@@ -288,7 +289,7 @@ class _Watchdog:
             except Exception:  # one lock's failure must not stop the others' renewals
                 _log.exception("lock %r: starting a renewal failed", acquisition.lock.key)
         if heap and self.timer is None:
-            self.timer = self.loop.call_at(heap[0][0], self._fire)
+            self.timer = loop.call_at(heap[0][0], self._fire)
             self.timer_at = heap[0][0]
 
 
@@ -299,7 +300,7 @@ def _watchdog() -> _Watchdog:
     loop = asyncio.get_running_loop()
     watchdog = _watchdogs.get(loop)
     if watchdog is None:
-        watchdog = _watchdogs[loop] = _Watchdog(loop)
+        watchdog = _watchdogs[loop] = _Watchdog()
     return watchdog
 
 
@@ -324,6 +325,7 @@ class LeaseLock:
     ) -> None:
         self._key = _check_key(key)
         self._lease = _seconds(timeout, "timeout")
+        self._lease_ms = _milliseconds(self._lease)
         self._wait = (
             self._lease
             if wait_timeout is None
@@ -462,7 +464,7 @@ class LeaseLock:
         else:
             wait = _seconds(wait_timeout, "wait_timeout", allow_zero=True, allow_inf=True)
         loop = asyncio.get_running_loop()
-        acquisition = _Acquisition(self._lease, task)
+        acquisition = _Acquisition(self._lease, self._lease_ms, task)
         started = loop.time()
         ok = await self._do_acquire(acquisition, blocking and wait > 0, started + wait)
         acquisition.acquired_at = loop.time()
@@ -526,7 +528,8 @@ class LeaseLock:
         acquisition = self._take_hold(task)
         if acquisition is None or acquisition.count > 0:
             return
-        if not await self._release(acquisition):
+        if not await self._begin_release(acquisition):
+            self._released_unowned(acquisition)
             raise LockNotOwnedError(f"lock {self._key!r} had been lost before it was released")
 
     def _lock_metrics(self) -> CacheMetrics | None:
@@ -534,16 +537,23 @@ class LeaseLock:
         return None
 
     async def _release(self, acquisition: _Acquisition) -> bool:
+        owned = await self._begin_release(acquisition)
+        if not owned:
+            self._released_unowned(acquisition)
+        return owned
+
+    def _begin_release(self, acquisition: _Acquisition) -> Awaitable[bool]:
+        """Mark the acquisition released and send the release (awaited by the caller)."""
         acquisition.released = True
         metrics = self._lock_metrics()
         if metrics is not None:
             metrics.record_lock_hold(asyncio.get_running_loop().time() - acquisition.acquired_at)
         self._stop_watchdog(acquisition)
         self._note_released(acquisition)
-        owned = await self._do_release(acquisition)
-        if not owned:
-            self._lost(acquisition, "its lease had expired, or the key was deleted or taken, before the release")
-        return owned
+        return self._do_release(acquisition)
+
+    def _released_unowned(self, acquisition: _Acquisition) -> None:
+        self._lost(acquisition, "its lease had expired, or the key was deleted or taken, before the release")
 
     async def extend(self, seconds: Seconds | None = None, *, replace_ttl: bool = False) -> float:
         """Lengthen the current task's lease; returns the seconds it now has left.
@@ -740,14 +750,13 @@ class _Group:
     queue (``contender``).
     """
 
-    def __init__(self, repository: RedisRepository, key: Key, registry: dict[Key, _Group]) -> None:
+    def __init__(self, repository: RedisRepository, key: Key, state: _PerRepository) -> None:
         self.repository = repository
         self.key = key
         self.keys = (key,)  # the scripts name the companion keys after it
-        self.scripts = _scripts(repository)
+        self.scripts = state.scripts
         self.loop = asyncio.get_running_loop()
-        self.registry = registry
-        self.ticket = os.urandom(8).hex()  # this process' id in the Redis queue
+        self.ticket = _new_token()  # this process' id in the Redis queue
         self.holder: _Acquisition | None = None
         self.queue: deque[_Waiter] = deque()
         self.attempting = False
@@ -774,22 +783,16 @@ class _Group:
             and (not self.queue or self._head() is None)
         )
 
-    def _forget_if_idle(self) -> None:
-        if self.idle() and self.registry.get(self.key) is self:
-            del self.registry[self.key]
-
     def _kick(self, wait_ms: int | None = None) -> None:
         """Start the contender when tasks wait here and nothing else is under way."""
         if self.holder is not None or self.attempting or self.handing_off or self.contender is not None:
             return
         if self.queue and self._head() is not None:
             self.contender = self.loop.create_task(self._contend(wait_ms))
-        elif self.registry.get(self.key) is self:
-            del self.registry[self.key]  # idle: forgotten until used again
 
     def _retire_ticket(self) -> str:
         """Take a new queue id, so a clean-up of the old one cannot touch the new."""
-        old, self.ticket = self.ticket, os.urandom(8).hex()
+        old, self.ticket = self.ticket, _new_token()
         return old
 
     # -- acquiring -------------------------------------------------------------------
@@ -865,10 +868,8 @@ class _Group:
 
     def _left(self) -> None:
         """A waiter gave up; stop waiting in Redis when it was the last one."""
-        if self._head() is None:
-            if self.contender is not None and self.contender_blocked:
-                self.contender.cancel()
-            self._forget_if_idle()
+        if self._head() is None and self.contender is not None and self.contender_blocked:
+            self.contender.cancel()
 
     def _grant(self, waiter: _Waiter, fence: int, sent: float) -> bool:
         if waiter.future.done():
@@ -946,7 +947,24 @@ class _Group:
         if self.holder is acquisition:
             self.holder = None
         self.handing_off = True
-        return self._hand_off(acquisition.token, None)
+        if self.queue:
+            return self._hand_off(acquisition.token, None)
+        return self._free(acquisition.token)
+
+    async def _free(self, token: str) -> bool:
+        """:meth:`_hand_off` when nobody waits here: the common, shortest case."""
+        try:
+            status = int(await self.scripts.release(keys=self.keys, args=(token,)))
+        except asyncio.CancelledError:
+            _spawn(self._hand_off(token, None))
+            raise
+        except BaseException:
+            self.handing_off = False
+            self._kick()
+            raise
+        self.handing_off = False
+        self._kick()  # tasks that queued here during the round trip get a contender
+        return status != 0
 
     async def _release_quietly(self, acquisition: _Acquisition) -> None:
         acquisition.released = True
@@ -1007,18 +1025,6 @@ class _Group:
             _spawn(self._withdraw("", self._retire_ticket()))
 
 
-# Groups by repository and key; a repository that is garbage-collected takes
-# its groups along.
-_groups: weakref.WeakKeyDictionary[RedisRepository, dict[Key, _Group]] = weakref.WeakKeyDictionary()
-
-
-def _registry(repository: RedisRepository) -> dict[Key, _Group]:
-    registry = _groups.get(repository)
-    if registry is None:
-        registry = _groups[repository] = {}
-    return registry
-
-
 class DistributedLock(LeaseLock):
     """A lock shared by every process that uses the same Redis and key.
 
@@ -1070,9 +1076,9 @@ class DistributedLock(LeaseLock):
             reentrant=reentrant,
         )
         self._repository = repository
-        self._scripts = _scripts(repository)
-        self._registry = _registry(repository)
-        self._last_group: _Group | None = None
+        self._state = _state(repository)
+        self._scripts = self._state.scripts
+        self._registry = self._state.groups
 
     @property
     def repository(self) -> RedisRepository:
@@ -1083,21 +1089,15 @@ class DistributedLock(LeaseLock):
         return ("lock", self._repository, self._key)
 
     def _group(self) -> _Group:
-        """This process' group for the key: the registered one, or a new one.
-
-        An idle group leaves the registry; the lock object keeps its last one
-        and puts it back, which spares building one per acquisition.
-        """
+        """This process' group for the key (one per repository, key and event loop)."""
         loop = asyncio.get_running_loop()
-        group = self._registry.get(self._key)
+        groups = self._registry
+        group = groups.get(self._key)
         if group is None or group.loop is not loop:
-            last = self._last_group
-            if group is None and last is not None and last.loop is loop and last.idle():
-                group = last
-            else:
-                group = _Group(self._repository, self._key, self._registry)
-            self._registry[self._key] = group
-        self._last_group = group
+            if len(groups) >= _MAX_GROUPS:
+                for key in [k for k, g in groups.items() if g.loop.is_closed() or g.idle()]:
+                    del groups[key]
+            group = groups[self._key] = _Group(self._repository, self._key, self._state)
         return group
 
     # Who holds the key in this process is the group's business: it sees

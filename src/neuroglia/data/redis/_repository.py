@@ -166,6 +166,7 @@ class RedisRepository:
         self._transport: Transport | None = None
         self._closed_transport: Transport | None = None
         self._scripts: dict[str, Script] = {}
+        self._lock_state: Any = None  # the locks' per-repository state (_lock.py); dies with the repository
         self._state = _State.IDLE
         self._pool_info = ConnectionPoolInfo(self)
         self._breaker = CircuitBreakerPolicy.coerce(self._config.circuit_breaker)
