@@ -323,7 +323,7 @@ class _RedisPyTransport:
                 left = deadline - now()
                 if socket_timeout is None or left < 2 * socket_timeout:
                     if left <= 0:
-                        raise rex.TimeoutError("operation deadline passed before sending")
+                        raise NotSentError(rex.TimeoutError("operation deadline passed before sending"))
                     clamped = True
                     conn.socket_timeout = left
                     await conn.send_command(*args)
@@ -331,6 +331,8 @@ class _RedisPyTransport:
                     return await conn.read_response()
             await conn.send_command(*args)
             return await conn.read_response()
+        except NotSentError:
+            raise  # nothing was written: the connection is clean
         except BaseException:
             # Cancelled or failed mid-command: a reply may still be in flight,
             # so this connection must never serve another caller.
