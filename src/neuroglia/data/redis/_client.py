@@ -117,10 +117,6 @@ class PoolExhaustedError(NotSentError):
     """
 
 
-# Commands up to this size are written without a write timeout (see _send):
-# far below asyncio's 64 KiB write-buffer limit, so writing them never waits.
-_SMALL_WRITE = 16 * 1024
-
 # Server error prefixes that mean "cannot serve now" rather than "bad command".
 _UNAVAILABLE_PREFIXES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
 # redis-py's parser strips those codes from the message and raises these
@@ -315,23 +311,11 @@ class _RedisPyTransport:
 
     async def _send(self, conn: Any, args: Args) -> None:
         """Write one command; a failed health check of the connection means "not sent"."""
-        packed = conn.pack_command(*args)
         try:
             await conn.check_health()
         except Exception as exc:
             raise NotSentError(exc) from exc
-        if conn.is_connected and sum(map(len, packed)) <= _SMALL_WRITE and conn.socket_timeout:
-            # A small command goes straight into the socket's buffers and the
-            # write cannot block, so it needs no write timeout (redis-py's
-            # costs a task per command on Python 3.11). The read that follows
-            # keeps its timeout.
-            timeout, conn.socket_timeout = conn.socket_timeout, None
-            try:
-                await conn.send_packed_command(packed, check_health=False)
-            finally:
-                conn.socket_timeout = timeout
-        else:
-            await conn.send_packed_command(packed, check_health=False)
+        await conn.send_packed_command(conn.pack_command(*args), check_health=False)
 
     async def execute(self, args: Args, deadline: float | None = None) -> Any:
         conn = await self._acquire(deadline)
