@@ -753,7 +753,10 @@ class _Group:
     def __init__(self, repository: RedisRepository, key: Key, state: _PerRepository) -> None:
         self.repository = repository
         self.key = key
-        self.keys = (key,)  # the scripts name the companion keys after it
+        # Script calls of this key start with (number of keys, the prefixed
+        # key; the scripts name the companion keys after it): made once, then
+        # each call only adds its arguments.
+        self.script_key = (1, repository._key(key))
         self.scripts = state.scripts
         self.loop = asyncio.get_running_loop()
         self.ticket = _new_token()  # this process' id in the Redis queue
@@ -813,10 +816,12 @@ class _Group:
 
     async def _attempt(self, acquisition: _Acquisition, ticket: str) -> int:
         """One try: the fencing token (> 0) when acquired, else minus the ms the lock may stay taken."""
-        args = (
-            (acquisition.token, acquisition.lease_ms, ticket) if ticket else (acquisition.token, acquisition.lease_ms)
-        )
-        return int(await self.scripts.acquire(keys=self.keys, args=args))
+        prepared: tuple[Any, ...]
+        if ticket:
+            prepared = (*self.script_key, acquisition.token, acquisition.lease_ms, ticket)
+        else:
+            prepared = (*self.script_key, acquisition.token, acquisition.lease_ms)
+        return int(await self.scripts.acquire._run(prepared))
 
     async def _first_attempt(self, acquisition: _Acquisition, blocking: bool, deadline: float) -> bool:
         # Without joining the Redis queue: a lock that is free costs the
@@ -824,7 +829,7 @@ class _Group:
         self.attempting = True
         sent = self.loop.time()
         try:
-            fence = int(await self.scripts.acquire(keys=self.keys, args=(acquisition.token, acquisition.lease_ms)))
+            fence = int(await self.scripts.acquire._run((*self.script_key, acquisition.token, acquisition.lease_ms)))
         except BaseException:
             # Cancelled or failed with the script maybe run: undo what it may have done.
             self.attempting = False
@@ -937,7 +942,7 @@ class _Group:
         if not token and not ticket:
             return
         try:
-            await self.scripts.withdraw(keys=self.keys, args=(token, ticket))
+            await self.scripts.withdraw._run((*self.script_key, token, ticket))
         except CacheException as exc:
             _log.debug("lock %r: clean-up after a cancelled wait failed (%s)", self.key, exc)
 
@@ -954,7 +959,7 @@ class _Group:
     async def _free(self, token: str) -> bool:
         """:meth:`_hand_off` when nobody waits here: the common, shortest case."""
         try:
-            status = int(await self.scripts.release(keys=self.keys, args=(token,)))
+            status = int(await self.scripts.release._run((*self.script_key, token)))
         except asyncio.CancelledError:
             _spawn(self._hand_off(token, None))
             raise
@@ -988,13 +993,13 @@ class _Group:
                     nxt = self._head()
                 sent = self.loop.time()
                 if nxt is None:
-                    args: tuple[Any, ...] = (token,)
+                    prepared: tuple[Any, ...] = (*self.script_key, token)
                 else:
-                    args = (token, nxt.acquisition.token, nxt.acquisition.lease_ms, self.ticket)
+                    prepared = (*self.script_key, token, nxt.acquisition.token, nxt.acquisition.lease_ms, self.ticket)
                     may_have_queued = True
                 # 0: the token did not hold the lock; -1: freed; > 0: handed over
                 # to the next waiter, with that fencing token.
-                status = int(await self.scripts.release(keys=self.keys, args=args))
+                status = int(await self.scripts.release._run(prepared))
                 if first < -1:
                     first = status
                 if status > 0 and nxt is not None:
