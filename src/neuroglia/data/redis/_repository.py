@@ -1251,12 +1251,9 @@ class RedisRepository:
     @command
     def eval_async(self, source: str, keys: Iterable[Key] = (), args: Iterable[ScalarValue] = ()) -> Command[Any]:
         """Run a Lua script with ``EVAL`` (prefer :meth:`register_script`)."""
-        return self._script_command("EVAL", source, keys, args)
-
-    def _script_command(self, name: str, script: str, keys: Iterable[Key], args: Iterable[Any]) -> Command[Any]:
         full = self._keys(list(keys))
         values = [self._value(a, "argument") for a in args]
-        return Command((name, script, len(full), *full, *values), self._text_deep, idempotent=False)
+        return Command(("EVAL", source, len(full), *full, *values), self._text_deep, idempotent=False)
 
     def _text_deep(self, reply: Any) -> Any:
         if isinstance(reply, list):
@@ -1333,24 +1330,14 @@ class Script:
     async def __call__(self, keys: Iterable[Key] = (), args: Iterable[ScalarValue] = ()) -> Any:
         """Run the script; returns its reply with text decoded like other reads."""
         repo = self._repository
-        keys, args = list(keys), list(args)
-        if self._loaded:
-            try:
-                return await repo._execute(repo._script_command("EVALSHA", self.sha, keys, args))
-            except CacheCommandError as exc:
-                if "NOSCRIPT" not in str(exc):
-                    raise
-        result = await repo._execute(repo._script_command("EVAL", self.source, keys, args))
-        self._loaded = True
-        return result
+        full = repo._keys(list(keys))
+        return await self._run((len(full), *full, *(repo._value(a, "argument") for a in args)))
 
     async def _run(self, prepared: tuple[Any, ...]) -> Any:
-        """Run the script with ``prepared`` = (number of keys, *keys, *args) already made.
+        """Run the script with ``prepared`` = (number of keys, *keys, *args), checked and prefixed.
 
-        For the library's own scripts on hot paths: the keys already carry
-        the prefix and the arguments are the library's own (tokens, integers),
-        so the checks and copies of :meth:`__call__` are skipped. Same
-        ``EVALSHA``, same ``NOSCRIPT`` fallback, same reply decoding.
+        :meth:`__call__` checks a caller's keys and arguments first; the
+        library's own hot paths (locks) prepare theirs once and call this.
         """
         repo = self._repository
         if self._loaded:
