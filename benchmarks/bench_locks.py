@@ -31,18 +31,14 @@ import argparse
 import asyncio
 import gc
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
+from _machine import describe_machine
 
 from neuroglia.data.redis import DistributedLock, RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer, redis_server_binary
@@ -182,30 +178,8 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
     }
 
 
-def machine(server_binary: str) -> dict[str, Any]:
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        cpu = platform.processor() or "?"
-    try:
-        server = subprocess.run([server_binary, "--version"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        server = "?"
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "redis_py": redis.__version__,
-        "redis_server": server.strip(),
-    }
+def machine() -> dict[str, Any]:
+    return describe_machine()
 
 
 def report(result: dict[str, Any]) -> str:
@@ -239,7 +213,7 @@ def main() -> int:
         return 2
     with RedisServer() as server:
         result = asyncio.run(bench(args, server.url))
-    result["machine"] = machine(binary)
+    result["machine"] = machine()
     result["settings"] = {"rounds": args.rounds, "cycles": args.cycles, "tasks": TASKS, "increments": INCREMENTS}
     print(report(result))
     print(json.dumps(result["machine"], indent=2))

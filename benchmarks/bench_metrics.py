@@ -36,13 +36,13 @@ import argparse
 import asyncio
 import gc
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from _machine import describe_machine
 
 from neuroglia.data.redis import ConnectionPoolConfig, RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer, redis_server_binary
@@ -199,19 +199,7 @@ async def no_io_overhead(n: int) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "python": platform.python_version(),
-        "loadavg_at_start": os.getloadavg(),
-    }
+    return describe_machine()
 
 
 def print_table(report: dict[str, Any]) -> None:

@@ -35,7 +35,6 @@ import asyncio
 import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,12 +43,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
+from _machine import describe_machine
 from redis.utils import HIREDIS_AVAILABLE
 
 from neuroglia.data.redis import ConnectionPoolConfig, RedisConfig, RedisRepository
-from neuroglia.data.redis.testing import RedisServer, redis_server_binary
+from neuroglia.data.redis.testing import RedisServer
 
 THROUGHPUT_TARGET = 0.9  # repository ops/s divided by raw ops/s, at least
 BATCH_TARGET = 10.0  # 100 sequential gets take at least this many times one get_many
@@ -328,43 +327,7 @@ def summarise(rounds: list[dict[str, Any]], names: list[str], parsers: dict[str,
 
 
 def machine() -> dict[str, Any]:
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        cpu = platform.processor() or "?"
-    binary = redis_server_binary() or "redis-server"
-    try:
-        server = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except OSError:
-        server = "?"
-    try:
-        import hiredis
-
-        hiredis_version = hiredis.__version__
-    except ImportError:
-        hiredis_version = None
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
-    return {
-        "source": source_revision(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "redis_server": server,
-        "redis_py": redis.__version__,
-        "hiredis": hiredis_version,
-        "hiredis_available": HIREDIS_AVAILABLE,
-        "loadavg_at_start": load,
-    }
+    return {**describe_machine(), "source": source_revision(), "hiredis_available": HIREDIS_AVAILABLE}
 
 
 def source_revision() -> str:

@@ -37,16 +37,13 @@ import contextlib
 import gc
 import json
 import logging
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis
+from _machine import describe_machine
 
 from neuroglia.data.redis import (
     CacheException,
@@ -56,7 +53,7 @@ from neuroglia.data.redis import (
     RedisConfig,
     RedisRepository,
 )
-from neuroglia.data.redis.testing import RedisServer, redis_server_binary
+from neuroglia.data.redis.testing import RedisServer
 
 OVERHEAD_TARGET = 0.95  # ops/s with the breaker divided by ops/s without, at least
 FAIL_FAST_P99_TARGET_US = 100.0
@@ -330,31 +327,7 @@ async def recovery(server: RedisServer, args: argparse.Namespace, breaker: bool)
 
 
 def machine() -> dict[str, Any]:
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "?")
-    except OSError:
-        cpu = platform.processor() or "?"
-    binary = redis_server_binary() or "redis-server"
-    try:
-        server = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except OSError:
-        server = "?"
-    try:
-        load: Any = os.getloadavg()
-    except OSError:
-        load = None
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "redis_server": server,
-        "redis_py": redis.__version__,
-        "loadavg_at_start": load,
-    }
+    return describe_machine()
 
 
 def report(result: dict[str, Any]) -> str:
