@@ -271,6 +271,11 @@ class _RedisPyTransport:
         # The longest a borrow may take when it has to open a connection.
         self._connect_bound = float(kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout") or math.inf)
         self._execute: Callable[..., Awaitable[Any]] = client.execute_command
+        # Connections borrowed from redis-py's pool and kept here between
+        # commands (most recently used last). Taking one back is a list pop:
+        # redis-py's own borrow and return take its pool lock and report
+        # four observability events on every command.
+        self._idle: list[Any] = []
 
     async def _acquire(self, deadline: float | None = None) -> Any:
         """Borrow a connection, waiting up to the pool timeout when all are busy.
@@ -292,6 +297,9 @@ class _RedisPyTransport:
         else:
             await slots.acquire()  # free slot: returns at once
         try:
+            conn = await self._reuse()
+            if conn is not None:
+                return conn
             if deadline is not None and deadline - asyncio.get_running_loop().time() < self._connect_bound:
                 # Too little time left for a possible connect: bound it (rare).
                 async with asyncio.timeout_at(deadline):
@@ -303,9 +311,35 @@ class _RedisPyTransport:
                 raise NotSentError(exc) from exc
             raise
 
+    async def _reuse(self) -> Any:
+        """The most recently used idle connection that is still clean, if any.
+
+        One the server closed while it was idle (or with bytes nobody asked
+        for, which cannot happen after a complete reply but costs nothing to
+        check) goes back to redis-py's pool, which reconnects it on a later
+        borrow.
+        """
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            try:
+                clean = conn.is_connected and not await conn.can_read()
+            except Exception:  # redis-py's parser: "Buffer is closed."
+                clean = False
+            if clean:
+                return conn
+            try:
+                await conn.disconnect(nowait=True)
+            finally:
+                await self._pool.release(conn)
+        return None
+
     async def _give_back(self, conn: Any) -> None:
         try:
-            await self._pool.release(conn)
+            if conn.is_connected and not conn.should_reconnect():
+                self._idle.append(conn)
+            else:  # dropped after a failure: the pool reconnects it when next lent
+                await self._pool.release(conn)
         finally:
             self._slots.release()
 
@@ -388,12 +422,17 @@ class _RedisPyTransport:
             self._slots.release()
 
     async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await self._pool.release(conn)
         await self._client.aclose(close_connection_pool=True)
 
     def pool_stats(self) -> PoolStats:
         pool = self._client.connection_pool
-        in_use = len(getattr(pool, "_in_use_connections", ()))
-        available = len(getattr(pool, "_available_connections", ()))
+        # The idle connections kept here are lent out in redis-py's books.
+        idle = len(self._idle)
+        in_use = len(getattr(pool, "_in_use_connections", ())) - idle
+        available = len(getattr(pool, "_available_connections", ())) + idle
         return PoolStats(
             created_connections=in_use + available,
             in_use_connections=in_use,
