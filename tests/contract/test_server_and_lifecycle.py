@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Awaitable, Callable
 
 from neuroglia.data.redis import ConnectionPoolInfo, RedisConfig, RedisRepository
@@ -95,6 +97,29 @@ async def test_connection_pool_figures(backend: RedisRepository) -> None:
     assert await pool.in_use_connections == 0
     assert await pool.available_connections == created
     assert await pool.max_connections == backend.config.pool.max_connections
+
+
+async def test_connections_are_reused_and_counted_while_lent(repo_factory: RepoFactory) -> None:
+    repo = await repo_factory(connection_pool_size=4)
+    pool = repo.connection_pool
+    for n in range(20):
+        await repo.set_async(f"k{n}", n)
+    assert await pool.created_connections == 1  # one at a time: the same connection every time
+
+    # Three commands blocked on empty lists hold three connections.
+    waiters = [asyncio.create_task(repo.blpop_async(f"wake:{n}", 5)) for n in range(3)]
+    for _ in range(200):
+        if await pool.in_use_connections == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await pool.in_use_connections == 3
+    for n in range(3):
+        await repo.rpush_async(f"wake:{n}", "go")  # on a fourth connection
+    assert await asyncio.gather(*waiters) == [(f"wake:{n}", "go") for n in range(3)]
+
+    assert await pool.created_connections == 4
+    assert await pool.in_use_connections == 0
+    assert await pool.available_connections == 4
 
 
 async def test_pool_size_from_config(repo_factory: RepoFactory) -> None:
