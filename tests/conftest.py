@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from repokit import clean_repository
 
 from neuroglia.data.redis import RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer
@@ -107,10 +108,5 @@ async def prefixed_backend(repo_factory: RepoFactory) -> RedisRepository:
 @pytest.fixture
 async def redis_repository_real(redis_url: str) -> AsyncIterator[RedisRepository]:
     """A connected repository on the real server's clean database."""
-    repo = RedisRepository(RedisConfig(url=redis_url))
-    await repo.connect()
-    await repo.flushdb()
-    try:
+    async with clean_repository(RedisConfig(url=redis_url)) as repo:
         yield repo
-    finally:
-        await repo.disconnect()

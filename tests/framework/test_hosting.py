@@ -29,6 +29,7 @@ from neuroglia.dependency_injection import ServiceCollection, ServiceProviderBas
 from neuroglia.hosting.abstractions import ApplicationSettings, HostedService
 from neuroglia.hosting.web import WebApplicationBuilder
 from neuroglia.observability.health_checks import HealthCheckProvider
+from repokit import clean_repository
 
 import neuroglia.data.redis as package
 from neuroglia.data.redis import (
@@ -143,12 +144,8 @@ def password_server() -> Iterator[RedisServer]:
 @pytest.fixture
 async def admin(password_server: RedisServer) -> AsyncIterator[RedisRepository]:
     """A separate client on the password server, to look at it from outside; the database starts empty."""
-    repo = RedisRepository(RedisConfig(url=password_server.url, password=PAGE_PASSWORD))
-    await repo.flushdb()
-    try:
+    async with clean_repository(RedisConfig(url=password_server.url, password=PAGE_PASSWORD)) as repo:
         yield repo
-    finally:
-        await repo.disconnect()
 
 
 async def other_clients(admin: RedisRepository) -> int:

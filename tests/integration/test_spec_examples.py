@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import msgpack
 import pytest
+from repokit import clean_repository
 
 from neuroglia.data.redis import (
     RedisConfig,
@@ -379,13 +380,8 @@ def service_provider(redis_repository_real: RedisRepository) -> ServiceProviderB
 @pytest.fixture
 async def bytes_repository(redis_url: str) -> AsyncIterator[RedisRepository]:
     """The real server with ``decode_responses=False`` (bytes everywhere)."""
-    repo = RedisRepository(RedisConfig(url=redis_url, decode_responses=False))
-    await repo.connect()
-    await repo.flushdb()
-    try:
+    async with clean_repository(RedisConfig(url=redis_url, decode_responses=False)) as repo:
         yield repo
-    finally:
-        await repo.disconnect()
 
 
 MENU = {

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from repokit import clean_repository
 from securitykit import APP_PASSWORD, APP_USER, STRICT_USER
 
 from neuroglia.data.redis import (
@@ -54,13 +55,8 @@ def app_config(acl: AclServer, user: str = APP_USER, **settings: Any) -> RedisCo
 
 @pytest.fixture
 async def admin(acl_server: AclServer) -> AsyncIterator[RedisRepository]:
-    repo = RedisRepository(RedisConfig(url=acl_server.admin_url))
-    await repo.connect()
-    await repo.flushdb()
-    try:
+    async with clean_repository(RedisConfig(url=acl_server.admin_url)) as repo:
         yield repo
-    finally:
-        await repo.disconnect()
 
 
 @pytest.fixture(params=[APP_USER, STRICT_USER])

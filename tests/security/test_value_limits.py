@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from repokit import clean_repository
 
 from neuroglia.data.redis import (
     InvalidArgumentError,
@@ -26,13 +27,8 @@ LIMIT = 512 * 1024 * 1024
 
 @pytest.fixture
 async def real(plain_server: RedisServer) -> AsyncIterator[RedisRepository]:
-    repo = RedisRepository(RedisConfig(url=plain_server.url, connection_pool={"socket_timeout": 30}))
-    await repo.connect()
-    await repo.flushdb()
-    try:
+    async with clean_repository(RedisConfig(url=plain_server.url, connection_pool={"socket_timeout": 30})) as repo:
         yield repo
-    finally:
-        await repo.disconnect()
 
 
 async def sent_commands(repo: RedisRepository) -> int:
