@@ -125,6 +125,17 @@ def repository(
     return RedisRepository(config, transport=transport)
 
 
+def many_retries_short_deadline(transport: ScriptedTransport) -> RedisRepository:
+    """100 retries 50 ms apart, no breaker, under an operation deadline of 0.2 s."""
+    config = RedisConfig(
+        url="redis://127.0.0.1:6379/0",
+        retry_policy=RetryPolicy(retries=100, retry_delay=0.05, max_retry_delay=0.05, jitter=False),
+        operation_timeout=0.2,
+        circuit_breaker=False,
+    )
+    return RedisRepository(config, transport=transport)
+
+
 # -- RetryPolicy --------------------------------------------------------------------
 
 
@@ -379,13 +390,7 @@ async def test_retries_never_outlive_the_operation_deadline() -> None:
     # Every attempt times out at once and there are many retries left, each after
     # a 50 ms backoff: the deadline (0.2 s), not the retry count, ends the operation.
     transport = ScriptedTransport(*(read_timeout() for _ in range(100)))
-    config = RedisConfig(
-        url="redis://127.0.0.1:6379/0",
-        retry_policy=RetryPolicy(retries=100, retry_delay=0.05, max_retry_delay=0.05, jitter=False),
-        operation_timeout=0.2,
-        circuit_breaker=False,
-    )
-    repo = RedisRepository(config, transport=transport)
+    repo = many_retries_short_deadline(transport)
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(CacheTimeoutError):
@@ -547,13 +552,7 @@ async def test_a_batch_is_resent_only_if_it_was_never_sent() -> None:
 
 async def test_pipeline_retries_never_outlive_the_operation_deadline() -> None:
     transport = ScriptedTransport(*(refused() for _ in range(100)))
-    config = RedisConfig(
-        url="redis://127.0.0.1:6379/0",
-        retry_policy=RetryPolicy(retries=100, retry_delay=0.05, max_retry_delay=0.05, jitter=False),
-        operation_timeout=0.2,
-        circuit_breaker=False,
-    )
-    repo = RedisRepository(config, transport=transport)
+    repo = many_retries_short_deadline(transport)
     pipe = repo.pipeline()
     pipe.get_async("a")
     loop = asyncio.get_running_loop()

@@ -51,32 +51,28 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     )
 
 
-@pytest.fixture(scope="session")
-def tls_server(tls_files: TlsFiles) -> Iterator[TlsServer]:
-    server, port = start_tls_server(tls_files, "optional", tls_files.server_cert, tls_files.server_key)
+def _serve_tls(tls_files: TlsFiles, auth_clients: str, cert: Path, key: Path) -> Iterator[TlsServer]:
+    server, port = start_tls_server(tls_files, auth_clients, cert, key)
     try:
         yield TlsServer(server, port, tls_files)
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def tls_server(tls_files: TlsFiles) -> Iterator[TlsServer]:
+    yield from _serve_tls(tls_files, "optional", tls_files.server_cert, tls_files.server_key)
 
 
 @pytest.fixture(scope="session")
 def mtls_server(tls_files: TlsFiles) -> Iterator[TlsServer]:
-    server, port = start_tls_server(tls_files, "yes", tls_files.server_cert, tls_files.server_key)
-    try:
-        yield TlsServer(server, port, tls_files)
-    finally:
-        server.close()
+    yield from _serve_tls(tls_files, "yes", tls_files.server_cert, tls_files.server_key)
 
 
 @pytest.fixture(scope="session")
 def self_signed_server(tls_files: TlsFiles) -> Iterator[TlsServer]:
     """A TLS server whose certificate no configured CA signed."""
-    server, port = start_tls_server(tls_files, "no", tls_files.self_signed_cert, tls_files.self_signed_key)
-    try:
-        yield TlsServer(server, port, tls_files)
-    finally:
-        server.close()
+    yield from _serve_tls(tls_files, "no", tls_files.self_signed_cert, tls_files.self_signed_key)
 
 
 @pytest.fixture(scope="session")
