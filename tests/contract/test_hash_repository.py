@@ -90,9 +90,7 @@ async def test_with_a_pydantic_model_and_expiration(backend: RedisRepository) ->
     assert await repo.remove_async(42) is True
 
 
-async def test_with_a_key_prefix_on_the_repository(
-    backend: RedisRepository, prefixed_backend: RedisRepository
-) -> None:
+async def test_with_a_key_prefix_on_the_repository(backend: RedisRepository, prefixed_backend: RedisRepository) -> None:
     repo = pizzas(prefixed_backend)
     pizza = Pizza(id="x", name="X", price=1.0, toppings=[])
     await repo.add_async(pizza)

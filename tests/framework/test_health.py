@@ -21,7 +21,9 @@ from neuroglia.data.redis import (
     RedisRepository,
     check_health,
 )
-from neuroglia.data.redis import _health as health
+from neuroglia.data.redis.__main__ import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, exit_code
+from neuroglia.data.redis.__main__ import main as cli
+from neuroglia.data.redis.observability import format_report
 from neuroglia.data.redis.testing import FakeClock, RedisEndpoint, RedisServer, free_port
 
 PASSWORD = "s3cret-pizza"
@@ -170,7 +172,7 @@ def test_the_report_prints_for_an_operator() -> None:
         pool_max=50,
         message="slow ping: 301.5 ms > 250 ms",
     )
-    assert health.format_report(report).splitlines() == [
+    assert format_report(report).splitlines() == [
         "Redis: DEGRADED",
         "  target          redis://cache:6379/0",
         "  ping            301.50 ms",
@@ -179,7 +181,7 @@ def test_the_report_prints_for_an_operator() -> None:
         "  pool            1 in use / 2 open / 50 max",
         "  problem         slow ping: 301.5 ms > 250 ms",
     ]
-    assert health.exit_code(report) == 0
+    assert exit_code(report) == 0
 
 
 # -- the check command ------------------------------------------------------------------
@@ -187,7 +189,7 @@ def test_the_report_prints_for_an_operator() -> None:
 
 def test_check_command_on_a_healthy_server(private_server: RedisServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"redis://:{PASSWORD}@127.0.0.1:{private_server.port}/0"
-    assert health.main(["--url", url]) == 0
+    assert cli(["check", "--url", url]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Redis: HEALTHY\n")
     assert f"server version  {server_version(private_server.binary)}" in out
@@ -198,7 +200,7 @@ def test_check_command_on_a_healthy_server(private_server: RedisServer, capsys: 
 
 def test_check_command_as_json(private_server: RedisServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"redis://:{PASSWORD}@127.0.0.1:{private_server.port}/0"
-    assert health.main(["--url", url, "--json"]) == 0
+    assert cli(["check", "--url", url, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "healthy"
     assert report["server_version"] == server_version(private_server.binary)
@@ -207,7 +209,7 @@ def test_check_command_as_json(private_server: RedisServer, capsys: pytest.Captu
 
 
 def test_check_command_on_an_unreachable_port(capsys: pytest.CaptureFixture[str]) -> None:
-    assert health.main(["--url", unreachable_url(), "--timeout", "1"]) == health.EXIT_UNREACHABLE
+    assert cli(["check", "--url", unreachable_url(), "--timeout", "1"]) == EXIT_UNREACHABLE
     out = capsys.readouterr().out
     assert out.startswith("Redis: UNHEALTHY\n")
     assert "problem" in out
@@ -215,12 +217,12 @@ def test_check_command_on_an_unreachable_port(capsys: pytest.CaptureFixture[str]
 
 def test_check_command_with_a_wrong_password(private_server: RedisServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"redis://:nope@127.0.0.1:{private_server.port}/0"
-    assert health.main(["--url", url]) == health.EXIT_UNHEALTHY
+    assert cli(["check", "--url", url]) == EXIT_FAILED
     assert "CacheAuthenticationError" in capsys.readouterr().out
 
 
 def test_check_command_with_a_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
-    assert health.main(["--url", "http://nowhere"]) == health.EXIT_USAGE
+    assert cli(["check", "--url", "http://nowhere"]) == EXIT_USAGE
     assert "invalid configuration" in capsys.readouterr().err
 
 
@@ -228,5 +230,5 @@ def test_check_command_defaults_to_redis_url(
     private_server: RedisServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REDIS_URL", f"redis://:{PASSWORD}@127.0.0.1:{private_server.port}/0")
-    assert health.main([]) == 0
+    assert cli(["check"]) == 0
     assert f"127.0.0.1:{private_server.port}" in capsys.readouterr().out

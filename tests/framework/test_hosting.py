@@ -39,8 +39,8 @@ from neuroglia.data.redis import (
     RedisHashRepository,
     RedisHealthCheck,
     RedisRepository,
-    hosting,
 )
+from neuroglia.data.redis.integration import hosting
 from neuroglia.data.redis.testing import RedisEndpoint, RedisServer
 
 PAGE_PASSWORD = "your_redis_password"
@@ -558,7 +558,8 @@ def test_the_package_imports_and_works_without_the_framework(tmp_path: Path) -> 
             sys.modules[name] = module
 
         import neuroglia.data.redis as redis_package
-        from neuroglia.data.redis import RedisConfig, RedisRepository, hosting
+        from neuroglia.data.redis import RedisConfig, RedisRepository
+        from neuroglia.data.redis.integration import hosting
 
         assert redis_package.__file__.startswith({str(package_dir)!r})
         assert hosting.framework_available is False

@@ -18,7 +18,7 @@ from unittest.mock import AsyncMock, Mock, create_autospec
 
 import pytest
 
-import neuroglia.data.redis.testing as testing
+import neuroglia.data.redis.testing.plugin as plugin
 from neuroglia.data.redis import RedisRepository
 from neuroglia.data.redis.testing import FakeClock, RedisEndpoint
 
@@ -87,9 +87,9 @@ async def test_the_fake_clock_drives_a_breaker_without_sleeping(fake_clock, memo
 
 
 def test_the_plugin_is_the_testing_module(pytestconfig):
-    import neuroglia.data.redis.testing as testing
+    import neuroglia.data.redis.testing.plugin as plugin
 
-    assert pytestconfig.pluginmanager.get_plugin("neuroglia_redis") is testing
+    assert pytestconfig.pluginmanager.get_plugin("neuroglia_redis") is plugin
 """
 
 
@@ -101,8 +101,8 @@ def no_external_redis(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_entry_point_names_the_testing_module() -> None:
     found = [ep for ep in importlib.metadata.entry_points(group="pytest11") if ep.name == "neuroglia_redis"]
     assert len(found) == 1
-    assert found[0].value == "neuroglia.data.redis.testing"
-    assert found[0].load() is testing
+    assert found[0].value == "neuroglia.data.redis.testing.plugin"
+    assert found[0].load() is plugin
 
 
 def test_a_user_project_uses_the_fixtures(pytester: pytest.Pytester, no_external_redis: None) -> None:

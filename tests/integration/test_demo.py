@@ -27,9 +27,9 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.__main__ import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
-from neuroglia.data.redis._client import PoolStats
-from neuroglia.data.redis._demo import SECTIONS, DemoContext, OutageSwitch, Section, run_demo
+from neuroglia.data.redis.demo import SECTIONS, DemoContext, OutageSwitch, Section, run_demo
 from neuroglia.data.redis.testing import RedisServer, free_port
+from neuroglia.data.redis.transport import PoolStats
 
 SECTION_TITLES = [
     "Menu cache - MenuCacheService",

@@ -56,11 +56,7 @@ class MenuCacheService:
         cache_key = f"{self.cache_prefix}:item:{item_id}"
         cache_value = json.dumps(menu_item)
 
-        await self.redis.set_async(
-            key=cache_key,
-            value=cache_value,
-            expiration=timedelta(hours=ttl_hours)
-        )
+        await self.redis.set_async(key=cache_key, value=cache_value, expiration=timedelta(hours=ttl_hours))
 
         print(f"Cached menu item: {menu_item['name']} (expires in {ttl_hours}h)")
 
@@ -114,11 +110,11 @@ class CustomerSessionService:
             "login_time": str(datetime.utcnow()),
             "cart_items": json.dumps(session_data.get("cart_items", [])),
             "preferences": json.dumps(session_data.get("preferences", {})),
-            "last_activity": str(datetime.utcnow())
+            "last_activity": str(datetime.utcnow()),
         }
 
         await self.redis.hset_async(session_key, session_fields)
-        await self.redis.expire_async(session_key, timedelta(hours=4)) # 4-hour session
+        await self.redis.expire_async(session_key, timedelta(hours=4))  # 4-hour session
 
         print(f"Created session for customer {customer_id}")
 
@@ -127,10 +123,7 @@ class CustomerSessionService:
         session_key = f"{self.session_prefix}:{customer_id}"
 
         # Update specific hash fields
-        updates = {
-            "cart_items": json.dumps(cart_items),
-            "last_activity": str(datetime.utcnow())
-        }
+        updates = {"cart_items": json.dumps(cart_items), "last_activity": str(datetime.utcnow())}
 
         await self.redis.hset_async(session_key, updates)
         print(f"Updated cart for customer {customer_id}: {len(cart_items)} items")
@@ -150,7 +143,7 @@ class CustomerSessionService:
             "login_time": session_data.get("login_time"),
             "cart_items": json.loads(session_data.get("cart_items", "[]")),
             "preferences": json.loads(session_data.get("preferences", "{}")),
-            "last_activity": session_data.get("last_activity")
+            "last_activity": session_data.get("last_activity"),
         }
 
     async def get_customer_cart(self, customer_id: str) -> list:
@@ -176,28 +169,16 @@ class KitchenQueueService:
     async def add_order_to_queue(self, order_id: str, priority: int = 0):
         """Add order to kitchen queue with priority."""
         # Use Redis sorted set for priority queue
-        order_data = {
-            "order_id": order_id,
-            "queued_at": datetime.utcnow().isoformat(),
-            "priority": priority
-        }
+        order_data = {"order_id": order_id, "queued_at": datetime.utcnow().isoformat(), "priority": priority}
 
-        await self.redis.zadd_async(
-            self.queue_key,
-            {json.dumps(order_data): priority}
-        )
+        await self.redis.zadd_async(self.queue_key, {json.dumps(order_data): priority})
 
         print(f"Added order {order_id} to kitchen queue (priority: {priority})")
 
     async def get_next_order(self, kitchen_station_id: str) -> dict:
         """Get next order for kitchen processing (the page's body, without the lock)."""
         # Get highest priority order
-        orders = await self.redis.zrange_async(
-            self.queue_key,
-            0, 0,
-            desc=True,
-            withscores=True
-        )
+        orders = await self.redis.zrange_async(self.queue_key, 0, 0, desc=True, withscores=True)
 
         if not orders:
             return None
@@ -211,14 +192,10 @@ class KitchenQueueService:
         processing_data = {
             **order_data,
             "kitchen_station": kitchen_station_id,
-            "started_at": datetime.utcnow().isoformat()
+            "started_at": datetime.utcnow().isoformat(),
         }
 
-        await self.redis.hset_async(
-            self.processing_key,
-            order_data["order_id"],
-            json.dumps(processing_data)
-        )
+        await self.redis.hset_async(self.processing_key, order_data["order_id"], json.dumps(processing_data))
 
         return order_data
 
@@ -252,17 +229,9 @@ class PizzaAnalyticsService:
         """Get most popular pizzas."""
         popularity_key = f"{self.analytics_prefix}:pizza_popularity"
 
-        top_pizzas = await self.redis.zrevrange_async(
-            popularity_key,
-            0,
-            limit - 1,
-            withscores=True
-        )
+        top_pizzas = await self.redis.zrevrange_async(popularity_key, 0, limit - 1, withscores=True)
 
-        return [
-            {"name": pizza.decode(), "order_count": int(score)}
-            for pizza, score in top_pizzas
-        ]
+        return [{"name": pizza.decode(), "order_count": int(score)} for pizza, score in top_pizzas]
 
     async def track_hourly_orders(self, hour: int):
         """Track orders per hour using hash."""
@@ -270,7 +239,7 @@ class PizzaAnalyticsService:
         hourly_key = f"{self.analytics_prefix}:hourly:{today}"
 
         await self.redis.hincrby_async(hourly_key, str(hour), 1)
-        await self.redis.expire_async(hourly_key, timedelta(days=7)) # Keep for a week
+        await self.redis.expire_async(hourly_key, timedelta(days=7))  # Keep for a week
 
     async def get_hourly_distribution(self, date: str = None) -> dict:
         """Get order distribution by hour."""
@@ -280,10 +249,7 @@ class PizzaAnalyticsService:
         hourly_key = f"{self.analytics_prefix}:hourly:{date}"
         hourly_data = await self.redis.hgetall_async(hourly_key)
 
-        return {
-            int(hour): int(count)
-            for hour, count in hourly_data.items()
-        }
+        return {int(hour): int(count) for hour, count in hourly_data.items()}
 
 
 # --------------------------------------------------------------------------------
@@ -655,17 +621,16 @@ def test_database_url(redis_server_config: RedisConfig) -> str:
 
 @pytest.mark.integration
 class TestRedisIntegration:
-
     @pytest.fixture
     async def redis_repository(self, test_database_url: str):
         config = RedisConfig(
-            host=test_database_url, # Test database
-            connection_pool_size=5
+            host=test_database_url,  # Test database
+            connection_pool_size=5,
         )
         redis = RedisRepository(config)
         await redis.connect()
         yield redis
-        await redis.flushdb() # Clean up
+        await redis.flushdb()  # Clean up
         await redis.disconnect()
 
     @pytest.mark.asyncio
@@ -699,7 +664,6 @@ class TestRedisIntegration:
 
 
 class TestMenuCacheService:
-
     @pytest.fixture
     def mock_redis(self):
         redis = Mock(spec=RedisRepository)
@@ -742,9 +706,7 @@ class TestMenuCacheService:
     async def test_cache_miss(self, menu_service, mock_redis):
         """Test cache miss behavior."""
         mock_redis.get_async.return_value = None
-        menu_service.load_menu_item_from_db = AsyncMock(
-            return_value={"name": "Pepperoni", "price": 15.99}
-        )
+        menu_service.load_menu_item_from_db = AsyncMock(return_value={"name": "Pepperoni", "price": 15.99})
 
         result = await menu_service.get_cached_menu_item("pepperoni")
 

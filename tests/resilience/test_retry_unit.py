@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import gc
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -35,52 +35,21 @@ from neuroglia.data.redis import (
     RedisRepository,
     RetryPolicy,
 )
-from neuroglia.data.redis._client import NotSentError, PoolExhaustedError, PoolStats
+from neuroglia.data.redis.testing import MockTransport
+from neuroglia.data.redis.transport.redis_py import NotSentError, classify_error
 
-Step = BaseException | Callable[[], Awaitable[Any]] | Any
 
+class ScriptedTransport(MockTransport):
+    """The testing kit's MockTransport, raising scripted redis-py errors as the redis-py transport maps them."""
 
-class ScriptedTransport:
-    """A Transport whose replies and failures are written by the test, in order."""
-
-    def __init__(self, *steps: Step) -> None:
-        self.steps = list(steps)
-        self.sent: list[tuple[Any, ...]] = []
-        self.batches: list[list[tuple[Any, ...]]] = []
-
-    def script(self, *steps: Step) -> None:
-        self.steps.extend(steps)
-
-    async def _next(self) -> Any:
-        assert self.steps, "the repository sent more commands than the test scripted"
-        step = self.steps.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        if callable(step):
-            return await step()
-        return step
-
-    async def execute(self, args: tuple[Any, ...], deadline: float | None = None) -> Any:
-        self.sent.append(args)
-        if deadline is None:
-            return await self._next()
-        # A transport bounds each command by the operation's deadline.
-        async with asyncio.timeout_at(deadline):
-            return await self._next()
-
-    async def execute_blocking(self, args: tuple[Any, ...], timeout: float) -> Any:
-        self.sent.append(args)
-        return await self._next()
-
-    async def execute_many(self, commands: Sequence[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
-        self.batches.append(list(commands))
-        return list(await self._next())
-
-    async def close(self) -> None:
-        return None
-
-    def pool_stats(self) -> PoolStats:
-        return PoolStats(0, 0, 0, 1)
+    async def _next(self, args: tuple[Any, ...] | None) -> Any:
+        try:
+            return await super()._next(args)
+        except Exception as exc:
+            error = classify_error(exc, str(args[0]).upper() if args else "PIPELINE")
+            if error is None or error is exc:
+                raise
+            raise error from exc
 
 
 def server_error(line: str) -> Exception:
@@ -564,8 +533,8 @@ async def test_pipeline_retries_never_outlive_the_operation_deadline() -> None:
 
 
 async def test_a_full_pool_is_retried_but_never_counted_by_the_breaker(clock: FakeClock) -> None:
-    def full() -> PoolExhaustedError:
-        return PoolExhaustedError(rex.ConnectionError("No connection available."))
+    def full() -> NotSentError:
+        return NotSentError(rex.ConnectionError("No connection available."))
 
     transport = ScriptedTransport(full(), 5, *(full() for _ in range(10)))
     repo = repository(transport, clock, retries=1)

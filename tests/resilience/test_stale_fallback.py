@@ -16,7 +16,7 @@ from neuroglia.data.redis import (
     RedisConfig,
     RedisRepository,
 )
-from neuroglia.data.redis._fallback import LastKnownGood
+from neuroglia.data.redis.resilience import LastKnownGood
 from neuroglia.data.redis.testing import RedisServer
 
 MakeRepo = Callable[..., RedisRepository]

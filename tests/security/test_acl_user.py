@@ -32,8 +32,8 @@ from neuroglia.data.redis import (
     build_pattern,
     escape_pattern,
 )
-from neuroglia.data.redis._command import Command
-from neuroglia.data.redis._demo import (
+from neuroglia.data.redis.core import Command
+from neuroglia.data.redis.demo.sections import (
     CustomerSegmentationService,
     CustomerSessionService,
     CustomSerializationService,
@@ -265,7 +265,7 @@ async def test_denied_commands_name_the_missing_permission(
     app: RedisRepository, args: tuple[str, ...], permission: str
 ) -> None:
     with pytest.raises(CachePermissionError) as info:
-        await app._execute(Command(args, lambda reply: reply))
+        await app._run(Command(args, lambda reply: reply))
     assert info.value.permission == permission
     assert isinstance(info.value, CacheCommandError)
     message = str(info.value)

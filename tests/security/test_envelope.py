@@ -29,7 +29,7 @@ from neuroglia.data.redis import (
     SerializationError,
     read_envelope,
 )
-from neuroglia.data.redis import _envelope as envelope_module
+from neuroglia.data.redis.serialization import envelope as envelope_module
 
 if TYPE_CHECKING:
     from securitykit import RepoFactory

@@ -33,7 +33,7 @@ from neuroglia.data.redis import (
     RedisRepository,
     register_prometheus,
 )
-from neuroglia.data.redis._demo import run_demo
+from neuroglia.data.redis.demo import run_demo
 from neuroglia.data.redis.testing import RedisServer
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from neuroglia.data.redis import (
     RedisRepository,
     SerializationError,
 )
-from neuroglia.data.redis import _pickle as pickle_module
+from neuroglia.data.redis.serialization import signed_pickle as pickle_module
 
 SECRET = "s3cr3t-" + "k" * 40
 OLD_SECRET = b"old-" + bytes(range(40))

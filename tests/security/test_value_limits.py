@@ -15,7 +15,7 @@ from neuroglia.data.redis import (
     RedisHashRepository,
     RedisRepository,
 )
-from neuroglia.data.redis import _repository as repository_module
+from neuroglia.data.redis.core import arguments as repository_module
 
 if TYPE_CHECKING:
     from securitykit import RepoFactory

@@ -47,7 +47,13 @@ def test_py_typed_marker_ships() -> None:
 
 
 def error_classes() -> list[type[BaseException]]:
-    return [getattr(exceptions, name) for name in exceptions.__all__]
+    found = [getattr(exceptions, name) for name in exceptions.__all__]
+    return [e for e in found if isinstance(e, type) and issubclass(e, BaseException)]
+
+
+def test_the_exceptions_module_holds_the_error_tree_and_the_delivery_status() -> None:
+    others = [name for name in exceptions.__all__ if getattr(exceptions, name) not in error_classes()]
+    assert others == ["Delivery"]
 
 
 def test_exceptions_module_all_is_sorted() -> None:
@@ -64,11 +70,7 @@ def test_every_exception_subclasses_cache_exception(error: type[BaseException]) 
 
 
 def test_every_exception_class_in_the_package_is_in_the_tree() -> None:
-    raised = [
-        obj
-        for obj in vars(package).values()
-        if inspect.isclass(obj) and issubclass(obj, BaseException)
-    ]
+    raised = [obj for obj in vars(package).values() if inspect.isclass(obj) and issubclass(obj, BaseException)]
     assert raised
     for cls in raised:
         assert issubclass(cls, exceptions.CacheException), cls

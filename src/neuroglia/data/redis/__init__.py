@@ -4,24 +4,13 @@ Import everything from here::
 
     from neuroglia.data.redis import RedisRepository, RedisConfig
 
-The modules whose names start with an underscore are private.
+The package is layered; ``docs/architecture.md`` is the map. Subpackages
+hold the implementation; the names below are the public API.
 """
 
-from ._awaitable import AwaitableFloat, AwaitableInt
-from ._breaker import CircuitBreakerPolicy, CircuitState
-from ._command import Command
-from ._config import ConnectionPoolConfig, RedisConfig, RetryPolicy
-from ._envelope import Envelope, EnvelopePolicy, EnvelopeSerializer, read_envelope
-from ._fallback import FallbackPolicy
-from ._hash_repository import RedisHashRepository
-from ._health import HealthReport, check_health
-from ._keys import build_key, build_pattern
-from ._lock import DistributedLock, fenced_set_async
-from ._otel import OpenTelemetryExport, register_opentelemetry
-from ._pipeline import Pipeline
-from ._prometheus import PrometheusCollector, register_prometheus
-from ._redlock import Redlock
-from ._repository import ConnectionPoolInfo, RedisRepository, Script, escape_pattern
+from .config import ConnectionPoolConfig, RedisConfig
+from .core import Command, Script, build_key, build_pattern, escape_pattern
+from .entities import RedisHashRepository
 from .exceptions import (
     CacheAuthenticationError,
     CacheCommandError,
@@ -32,22 +21,42 @@ from .exceptions import (
     CacheUnavailableError,
     CircuitOpenError,
     ConfigurationError,
+    Delivery,
     InvalidArgumentError,
     LockError,
     LockLostError,
     LockNotOwnedError,
     LockTimeoutError,
+    PoolExhaustedError,
     SerializationError,
 )
-from .hosting import RedisHealthCheck  # importing hosting extends the framework's ServiceCollection
-from .metrics import CacheMetrics
+from .integration import RedisHealthCheck  # importing it extends the framework's ServiceCollection
+from .locks import DistributedLock, Redlock, fenced_set_async
+from .observability import (
+    AwaitableFloat,
+    AwaitableInt,
+    CacheMetrics,
+    HealthReport,
+    OpenTelemetryExport,
+    PrometheusCollector,
+    check_health,
+    register_opentelemetry,
+    register_prometheus,
+)
+from .repository import ConnectionPoolInfo, Pipeline, RedisRepository
+from .resilience import CircuitBreakerPolicy, CircuitState, FallbackPolicy, RetryPolicy
 from .serialization import (
+    Envelope,
+    EnvelopePolicy,
+    EnvelopeSerializer,
     JsonSerializer,
     MsgPackSerializer,
     PickleSerializer,
     RawSerializer,
     SerializationStrategy,
+    read_envelope,
 )
+from .transport import Transport
 
 __all__ = [
     "AwaitableFloat",
@@ -67,6 +76,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionPoolConfig",
     "ConnectionPoolInfo",
+    "Delivery",
     "DistributedLock",
     "Envelope",
     "EnvelopePolicy",
@@ -83,6 +93,7 @@ __all__ = [
     "OpenTelemetryExport",
     "PickleSerializer",
     "Pipeline",
+    "PoolExhaustedError",
     "PrometheusCollector",
     "RawSerializer",
     "RedisConfig",
@@ -94,6 +105,7 @@ __all__ = [
     "Script",
     "SerializationError",
     "SerializationStrategy",
+    "Transport",
     "build_key",
     "build_pattern",
     "check_health",

@@ -6,28 +6,46 @@ Commands:
     Run the Mario's Pizzeria services of the framework's page end to end
     (locks, a simulated outage and a metrics summary included) and print a
     report; ``memory://`` (no server) by default, a real server with ``--url``.
+``check``
+    Check a Redis: ping latency, server version, breaker state, pool usage.
 
 Each command is one ``_add_<name>_command`` function that adds its
 sub-parser and sets ``handler`` (``Namespace -> exit code``); list it in
 :data:`COMMANDS`. Library errors reaching :func:`main` become a one-line
 message and an exit code, never a traceback.
 
-Exit codes: 0 success, 1 the command failed (a check, or a library error
-while running), 2 bad usage or configuration, 3 Redis unreachable,
-130 interrupted.
+Both commands share the connection options (``--url``, ``--timeout``) and
+the exit codes: 0 success (for ``check``: healthy or degraded), 1 the
+command failed (a check, an unhealthy Redis, or a library error while
+running), 2 bad usage or configuration, 3 Redis unreachable, 130
+interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .config import RedisConfig
 from .exceptions import CacheException, CacheUnavailableError, ConfigurationError
+from .observability.health import DEFAULT_TIMEOUT, HealthReport, check_health, format_report
+from .repository import RedisRepository
 
-__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "build_parser",
+    "check_config",
+    "main",
+]
 
 PROG = "python -m neuroglia.data.redis"
 EXIT_OK = 0
@@ -49,21 +67,21 @@ def _positive_seconds(raw: str) -> float:
     return value
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command that talks to Redis shares."""
+def _add_connection_options(parser: argparse.ArgumentParser, *, default_url: str, default_timeout: float) -> None:
+    """The options every command that talks to Redis shares."""
     parser.add_argument(
         "--url",
-        default="memory://",
+        default=default_url,
         metavar="URL",
         help="where Redis is: redis://host:6379/0, rediss://..., unix:///path?db=0, or memory:// "
-        "(the embedded backend, no server; the default)",
+        f"(the embedded backend, no server); default: {default_url}",
     )
     parser.add_argument(
         "--timeout",
         type=_positive_seconds,
-        default=5.0,
+        default=default_timeout,
         metavar="SECONDS",
-        help="connect and read timeout (default: 5)",
+        help=f"connect and read timeout (default: {default_timeout:g})",
     )
 
 
@@ -82,12 +100,12 @@ def _add_demo_command(commands: Any) -> None:
         "prefix and only those keys are deleted at the end; the database is never flushed, "
         "and the outage is simulated inside the process (the server is never stopped).",
     )
-    _add_connection_options(parser)
+    _add_connection_options(parser, default_url="memory://", default_timeout=5.0)
     parser.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from ._demo import ServerRefused, ServerUnreachable, run_demo
+    from .demo import ServerRefused, ServerUnreachable, run_demo  # the demo is big: load it only to run it
 
     try:
         result = asyncio.run(run_demo(args.url, out=sys.stdout, timeout=args.timeout))
@@ -104,25 +122,49 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_check_command(commands: Any) -> None:
-    from ._health import add_arguments
-
     parser: argparse.ArgumentParser = commands.add_parser(
         "check",
         help="check a Redis: ping latency, server version, breaker state, pool usage",
         description="Ping the server, read its version, report breaker state and pool usage.",
         epilog="exit codes: 0 healthy or degraded, 1 unhealthy, 2 bad usage or configuration, 3 unreachable",
     )
-    add_arguments(parser)
+    default_url = os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
+    _add_connection_options(parser, default_url=default_url, default_timeout=DEFAULT_TIMEOUT)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_run_check)
 
 
-def _run_check(args: argparse.Namespace) -> int:
-    from ._health import run_check
+def check_config(url: str, timeout: float) -> RedisConfig:
+    """The config ``check`` uses: one attempt, no breaker, ``timeout`` everywhere."""
+    return RedisConfig(
+        url=url,
+        retry_policy={"retries": 0},
+        circuit_breaker=False,
+        operation_timeout=timeout,
+        connection_pool={"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_connections": 2},
+        client_name="neuroglia-redis-check",
+    )
 
-    if not args.timeout > 0:
-        _error(f"--timeout must be > 0, got {args.timeout!r}")
-        return EXIT_USAGE
-    return asyncio.run(run_check(args.url, timeout=args.timeout, out=sys.stdout, as_json=args.json))
+
+def exit_code(report: HealthReport) -> int:
+    """The ``check`` command's exit code for ``report``: 0 when Redis can serve, 3 unreachable, else 1."""
+    if report.healthy:
+        return EXIT_OK
+    return EXIT_UNREACHABLE if not report.reachable else EXIT_FAILED
+
+
+async def _check(url: str, timeout: float, as_json: bool) -> int:
+    repository = RedisRepository(check_config(url, timeout))
+    try:
+        report = await check_health(repository, timeout=timeout)
+    finally:
+        await repository.disconnect()
+    print(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
+    return exit_code(report)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    return asyncio.run(_check(args.url, args.timeout, args.json))
 
 
 # -- the command table -----------------------------------------------------------

@@ -1,0 +1,343 @@
+"""RedisConfig: where Redis is and how to talk to it.
+
+The framework's page builds a config in two shapes (``host="localhost",
+port=6379, db=0`` and ``host="redis://localhost:6379/15"``); both are
+accepted, and also ``url=``. Everything is validated once, here, so that a
+bad setting fails at construction with a message that names the field, never
+at the first command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import quote
+
+from ..exceptions import ConfigurationError
+from ..resilience.breaker import CircuitBreakerPolicy
+from ..resilience.fallback import FallbackPolicy
+from ..resilience.retry import RetryPolicy
+from ..serialization import SerializationStrategy, resolve_serializer
+from ..serialization.envelope import EnvelopePolicy
+from .checks import REDACTED, fail, field_default, parse_bool, positive
+from .pool import ConnectionPoolConfig
+from .url import parse_url
+
+__all__ = ["RedisConfig"]
+
+Scheme = Literal["redis", "rediss", "unix", "memory"]
+_SSL_CERT_REQS: Final[tuple[str, ...]] = ("required", "optional", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisConfig:
+    """Where Redis is and how to talk to it.
+
+    Accepts the page's field-by-field form (``host``, ``port``, ``db``,
+    ``password``...) and a URL, given as ``url=`` or in ``host``:
+    ``redis://[user[:password]@]host[:port][/db]``, ``rediss://`` (TLS),
+    ``unix:///path/to/socket?db=N`` and ``memory://[name]`` (the embedded
+    backend, no server; the default when nothing is configured). A value that
+    both the URL and a field set must agree, or :class:`ConfigurationError`
+    is raised.
+
+    The password is never shown: ``repr``, ``str`` and :attr:`url` mask it.
+    """
+
+    url: str | None = None
+    host: str | None = None
+    port: int | None = None
+    db: int | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    connection_pool_size: int | None = None
+    health_check_interval: float | None = None
+    connection_pool: ConnectionPoolConfig | Mapping[str, Any] | None = None
+    retry_policy: RetryPolicy | Mapping[str, Any] | None = None
+    key_prefix: str = ""
+    serializer: str | SerializationStrategy = "json"
+    decode_responses: bool | None = None
+    enable_metrics: bool = False
+    metrics_prefix: str = "redis_cache"
+    client_name: str | None = None
+    ssl: bool | None = None
+    ssl_cert_reqs: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_check_hostname: bool = True
+    ssl_insecure_skip_verify: bool = False
+    circuit_breaker: CircuitBreakerPolicy | Mapping[str, Any] | bool | None = None
+    operation_timeout: float | None = 10.0
+    fallback: FallbackPolicy | Mapping[str, Any] | bool | None = None
+    envelope: EnvelopePolicy | Mapping[str, Any] | None = None
+
+    # Resolved by __post_init__ from the fields above.
+    scheme: Scheme = field(init=False, default="memory")
+    unix_socket_path: str | None = field(init=False, default=None)
+    memory_name: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        url = self.url
+        host = self.host
+        if host is not None and "://" in host:
+            if url is not None:
+                raise fail("host", "holds a URL while url= is also given; pass only one")
+            url, host = host, None
+        if url is None and host is None and self.port is None and self.ssl is None:
+            url = "memory://"
+        parts: dict[str, Any] = parse_url(url) if url is not None else {"scheme": "redis"}
+        if parts["scheme"] == "redis" and self.ssl:
+            parts["scheme"] = "rediss"
+        for name, given in (
+            ("host", host),
+            ("port", self.port),
+            ("db", self.db),
+            ("username", self.username),
+            ("password", self.password),
+        ):
+            from_url = parts.get(name)
+            if given is not None and from_url is not None and given != from_url:
+                shown = REDACTED if name == "password" else repr(given)
+                shown_url = REDACTED if name == "password" else repr(from_url)
+                raise fail(name, f"{shown} contradicts the URL, which says {shown_url}")
+            parts[name] = given if given is not None else from_url
+        for name, value in parts.get("query", {}).items():
+            set_(self, name, value)
+
+        scheme: Scheme = parts["scheme"]
+        set_(self, "scheme", scheme)
+        set_(self, "url", None)
+        if scheme == "memory":
+            set_(self, "memory_name", parts.get("memory_name"))
+            set_(self, "host", None)
+            set_(self, "port", None)
+        elif scheme == "unix":
+            set_(self, "unix_socket_path", parts["path"])
+            set_(self, "host", None)
+            set_(self, "port", None)
+        else:
+            set_(self, "host", parts["host"] or "localhost")
+            port = 6379 if parts["port"] is None else parts["port"]
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+                raise fail("port", f"must be an integer in 1..65535, got {port!r}")
+            set_(self, "port", port)
+        db = 0 if parts["db"] is None else parts["db"]
+        if isinstance(db, bool) or not isinstance(db, int) or db < 0:
+            raise fail("db", f"must be an integer >= 0, got {db!r}")
+        set_(self, "db", db)
+        set_(self, "username", parts["username"])
+        set_(self, "password", parts["password"])
+        set_(self, "ssl", scheme == "rediss")
+        self._resolve_pool()
+        set_(self, "retry_policy", RetryPolicy.coerce(self.retry_policy))
+        CircuitBreakerPolicy.coerce(self.circuit_breaker)  # validates; each repository builds its own
+        set_(self, "fallback", FallbackPolicy.coerce(self.fallback))
+        set_(self, "envelope", EnvelopePolicy.coerce(self.envelope))
+        positive("operation_timeout", self.operation_timeout)
+        self._check_ssl()
+        if not isinstance(self.key_prefix, str):
+            raise fail("key_prefix", f"expected a str, got {type(self.key_prefix).__name__}")
+        if not isinstance(self.metrics_prefix, str) or not self.metrics_prefix.isidentifier():
+            raise fail("metrics_prefix", f"must be an identifier, got {self.metrics_prefix!r}")
+        try:
+            resolve_serializer(self.serializer)
+        except ValueError as exc:
+            raise fail("serializer", str(exc)) from None
+
+    def _resolve_pool(self) -> None:
+        pool = ConnectionPoolConfig.coerce(self.connection_pool)
+        for name, pool_name, given in (
+            ("connection_pool_size", "max_connections", self.connection_pool_size),
+            ("health_check_interval", "health_check_interval", self.health_check_interval),
+            ("decode_responses", "decode_responses", self.decode_responses),
+        ):
+            if given is None:
+                continue
+            in_pool = getattr(pool, pool_name)
+            explicit = self.connection_pool is not None and in_pool != field_default(ConnectionPoolConfig, pool_name)
+            if explicit and in_pool != given:
+                raise fail(name, f"{given!r} contradicts connection_pool.{pool_name}={in_pool!r}")
+            override: dict[str, Any] = {pool_name: given}
+            try:
+                pool = dataclasses.replace(pool, **override)
+            except ConfigurationError as exc:
+                # Name the field the caller set, not the pool field it feeds.
+                raise fail(name, str(exc).partition(": ")[2]) from None
+        object.__setattr__(self, "connection_pool", pool)
+        object.__setattr__(self, "connection_pool_size", pool.max_connections)
+        object.__setattr__(self, "health_check_interval", pool.health_check_interval)
+        object.__setattr__(self, "decode_responses", pool.decode_responses)
+
+    def _check_ssl(self) -> None:
+        # TLS verifies the server's certificate and host name unless the one
+        # loudly named switch, ssl_insecure_skip_verify, says otherwise; see
+        # docs/security.md. ssl_cert_reqs=None (the page's value) means the
+        # default, "required" (redis-py itself would read None as "none").
+        insecure = self.ssl_insecure_skip_verify
+        if not isinstance(insecure, bool):
+            raise fail("ssl_insecure_skip_verify", f"expected True or False, got {insecure!r}")
+        if not isinstance(self.ssl_check_hostname, bool):
+            raise fail("ssl_check_hostname", f"expected True or False, got {self.ssl_check_hostname!r}")
+        reqs = self.ssl_cert_reqs
+        if reqs is not None and reqs not in _SSL_CERT_REQS:
+            hint = (
+                "; verification cannot be turned off through ssl_cert_reqs alone (see ssl_insecure_skip_verify)"
+                if str(reqs).lower() in ("none", "cert_none")
+                else ""
+            )
+            raise fail("ssl_cert_reqs", f"allowed values: {list(_SSL_CERT_REQS)} or None, got {reqs!r}{hint}")
+        if reqs == "none" and not insecure:
+            raise fail(
+                "ssl_cert_reqs",
+                "'none' would accept any certificate: verification cannot be turned off through ssl_cert_reqs "
+                "alone; set ssl_insecure_skip_verify=True as well if connections anyone can intercept are acceptable",
+            )
+        if not self.ssl_check_hostname and not insecure:
+            raise fail(
+                "ssl_check_hostname",
+                "False would accept a certificate issued for any other host; set ssl_insecure_skip_verify=True "
+                "to turn verification off explicitly",
+            )
+        if insecure and self.scheme != "rediss":
+            raise fail("ssl_insecure_skip_verify", "is set but the connection is not TLS: use rediss:// or ssl=True")
+        uses_tls_files = any((self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile))
+        if uses_tls_files and self.scheme != "rediss":
+            raise fail("ssl_ca_certs", "TLS files are set but the connection is not TLS: use rediss:// or ssl=True")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise fail("ssl_certfile", "a client certificate needs both ssl_certfile and ssl_keyfile")
+        for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise fail(name, f"no such file: {path!r}")
+
+    # -- derived views -------------------------------------------------------
+
+    @property
+    def pool(self) -> ConnectionPoolConfig:
+        """The resolved connection pool settings."""
+        assert isinstance(self.connection_pool, ConnectionPoolConfig)
+        return self.connection_pool
+
+    @property
+    def envelope_policy(self) -> EnvelopePolicy:
+        """The resolved envelope settings of the typed helpers."""
+        assert isinstance(self.envelope, EnvelopePolicy)
+        return self.envelope
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The resolved retry policy."""
+        assert isinstance(self.retry_policy, RetryPolicy)
+        return self.retry_policy
+
+    @property
+    def serialization(self) -> SerializationStrategy:
+        """The serialization strategy instance used by the typed helpers."""
+        return resolve_serializer(self.serializer)
+
+    @property
+    def redacted_url(self) -> str:
+        """The connection URL with the password masked, safe to print or log."""
+        return self._url(redact=True)
+
+    def _url(self, *, redact: bool) -> str:
+        if self.scheme == "memory":
+            return f"memory://{self.memory_name or ''}" + (f"/{self.db}" if self.db else "")
+        auth = ""
+        if self.username or self.password:
+            auth = quote(self.username or "", safe="")
+            if self.password:
+                auth += ":" + (REDACTED if redact else quote(self.password, safe=""))
+            auth += "@"
+        if self.scheme == "unix":
+            return f"unix://{auth}{self.unix_socket_path}?db={self.db}"
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"{self.scheme}://{auth}{host}:{self.port}/{self.db}"
+
+    def __str__(self) -> str:
+        return f"RedisConfig({self.redacted_url})"
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            if not f.init or f.name in ("url",):
+                continue
+            value = getattr(self, f.name)
+            if f.name == "password":
+                value = REDACTED if value else None
+                shown.append(f"password={value}")
+                continue
+            shown.append(f"{f.name}={value!r}")
+        return f"RedisConfig(url={self.redacted_url!r}, {', '.join(shown)})"
+
+    # -- environment ---------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls, prefix: str = "REDIS_", environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> RedisConfig:
+        """Build a config from environment variables.
+
+        Reads ``{prefix}URL``, ``HOST``, ``PORT``, ``DB``, ``USERNAME``,
+        ``PASSWORD``, ``KEY_PREFIX``, ``POOL_SIZE``, ``SOCKET_TIMEOUT``,
+        ``SOCKET_CONNECT_TIMEOUT``, ``HEALTH_CHECK_INTERVAL``, ``SERIALIZER``,
+        ``DECODE_RESPONSES``, ``ENABLE_METRICS``, ``METRICS_PREFIX``,
+        ``CLIENT_NAME``, ``SSL_CA_CERTS``, ``SSL_CERTFILE``, ``SSL_KEYFILE``
+        and ``SSL_CERT_REQS``. Keyword arguments override the environment.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        pool: dict[str, Any] = {}
+
+        def get(name: str) -> str | None:
+            raw = env.get(prefix + name)
+            return raw if raw not in (None, "") else None
+
+        converters: dict[str, tuple[str, Any]] = {
+            "URL": ("url", str),
+            "HOST": ("host", str),
+            "PORT": ("port", int),
+            "DB": ("db", int),
+            "USERNAME": ("username", str),
+            "PASSWORD": ("password", str),
+            "KEY_PREFIX": ("key_prefix", str),
+            "POOL_SIZE": ("connection_pool_size", int),
+            "HEALTH_CHECK_INTERVAL": ("health_check_interval", float),
+            "SERIALIZER": ("serializer", str),
+            "DECODE_RESPONSES": ("decode_responses", parse_bool),
+            "ENABLE_METRICS": ("enable_metrics", parse_bool),
+            "METRICS_PREFIX": ("metrics_prefix", str),
+            "CLIENT_NAME": ("client_name", str),
+            "SSL_CA_CERTS": ("ssl_ca_certs", str),
+            "SSL_CERTFILE": ("ssl_certfile", str),
+            "SSL_KEYFILE": ("ssl_keyfile", str),
+            "SSL_CERT_REQS": ("ssl_cert_reqs", str),
+        }
+        for env_name, (name, convert) in converters.items():
+            raw = get(env_name)
+            if raw is None:
+                continue
+            try:
+                values[name] = convert(raw)
+            except ValueError:
+                shown = REDACTED if name == "password" else repr(raw)
+                raise fail(prefix + env_name, f"cannot parse {shown}") from None
+        for env_name, name in (
+            ("SOCKET_TIMEOUT", "socket_timeout"),
+            ("SOCKET_CONNECT_TIMEOUT", "socket_connect_timeout"),
+        ):
+            raw = get(env_name)
+            if raw is not None:
+                try:
+                    pool[name] = float(raw)
+                except ValueError:
+                    raise fail(prefix + env_name, f"cannot parse {raw!r} as seconds") from None
+        if pool:
+            values["connection_pool"] = ConnectionPoolConfig(**pool)
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,97 @@
+"""Connection URLs: ``redis://``, ``rediss://``, ``unix://`` and ``memory://``, split into fields."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .checks import fail
+
+__all__ = ["SCHEMES", "parse_url"]
+
+SCHEMES: Final[tuple[str, ...]] = ("redis", "rediss", "unix", "memory")
+
+
+_URL_QUERY: Final[dict[str, Any]] = {
+    "db": int,
+    "ssl_cert_reqs": str,
+    "ssl_ca_certs": str,
+    "ssl_certfile": str,
+    "ssl_keyfile": str,
+    "client_name": str,
+}
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """Split a connection URL into fields; the password is never echoed in errors."""
+    if not isinstance(url, str) or "://" not in url:
+        raise fail("url", f"expected '<scheme>://...' with scheme one of {list(SCHEMES)}")
+    # A password holding '/', '?' or '#' ends up in the path or the query when
+    # it is not percent-encoded: with credentials around, never echo any part.
+    has_credentials = "@" in url
+
+    def shown(text: str) -> str:
+        return "<hidden: the URL holds credentials>" if has_credentials else text
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise fail("url", f"malformed URL ({shown(str(exc))}); expected e.g. redis://host:6379/0") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise fail("url", f"unsupported scheme {scheme!r}; allowed: {list(SCHEMES)}")
+    result: dict[str, Any] = {
+        "scheme": scheme,
+        "host": parts.hostname,
+        "port": port,
+        "db": None,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+    }
+    query: dict[str, Any] = {}
+    for key, raw in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in _URL_QUERY:
+            raise fail("url", f"unknown query parameter {shown(repr(key))}; allowed: {sorted(_URL_QUERY)}")
+        try:
+            value = _URL_QUERY[key](raw)
+        except ValueError:
+            raise fail("url", f"query parameter {key}={shown(repr(raw))} is not valid") from None
+        if key == "db":
+            result["db"] = value
+        else:
+            query[key] = value
+    result["query"] = query
+    if scheme == "memory":
+        if has_credentials:
+            # The embedded backend has no users; a name holding '@' would also carry them into the repr.
+            raise fail("url", "memory:// takes no username or password (and a memory server name cannot hold '@')")
+        # memory://[name][/db]: a trailing number selects the database, as in redis://.
+        name, _, db_part = (parts.netloc + parts.path).strip("/").rpartition("/")
+        if not name and not db_part.isdigit():
+            name, db_part = db_part, ""
+        if db_part and not db_part.isdigit():
+            raise fail("db", f"the URL path must be a database number, got {db_part!r}")
+        if db_part:
+            if result["db"] is not None and result["db"] != int(db_part):
+                raise fail("db", "the URL path and its ?db= parameter disagree")
+            result["db"] = int(db_part)
+        result["memory_name"] = name or None
+        result["host"] = None
+        return result
+    if scheme == "unix":
+        if not parts.path:
+            raise fail("url", "unix:// needs a socket path, e.g. unix:///run/redis.sock?db=0")
+        result["path"] = parts.path
+        result["host"] = None
+        return result
+    if not parts.hostname:
+        raise fail("url", "missing host; expected e.g. redis://localhost:6379/0")
+    path = parts.path.strip("/")
+    if path:
+        if not path.isdigit():
+            raise fail("db", f"the URL path must be a database number, got {shown(repr(path))}")
+        if result["db"] is not None and result["db"] != int(path):
+            raise fail("db", "the URL path and its ?db= parameter disagree")
+        result["db"] = int(path)
+    return result

@@ -1,0 +1,215 @@
+"""Argument checks: what may be sent, refused before anything is sent.
+
+Every command builder validates its arguments here, so bad input fails with
+an :class:`~neuroglia.data.redis.InvalidArgumentError` (or a
+:class:`~neuroglia.data.redis.SerializationError` for an unstorable value)
+that names the argument, and nothing is half-written. Keys get the
+repository's prefix here too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+from ..exceptions import InvalidArgumentError, SerializationError
+from .keys import escape_pattern
+
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "Arguments",
+    "Expiration",
+    "Key",
+    "KeyMapping",
+    "ScalarValue",
+    "ScoreMapping",
+    "Value",
+]
+
+Key = str | bytes
+Value = str | bytes
+Expiration = timedelta | int | float
+ScalarValue = str | bytes | int | float
+# Mapping is invariant in its key type: spell out the key types a caller's
+# dict may have, so that a plain dict[str, str] type-checks.
+KeyMapping = Mapping[str, ScalarValue] | Mapping[bytes, ScalarValue] | Mapping[Key, ScalarValue]
+ScoreMapping = Mapping[str, float] | Mapping[bytes, float] | Mapping[int, float] | Mapping[ScalarValue, float]
+
+# Redis refuses bulk strings above proto-max-bulk-len (512 MiB by default);
+# refusing earlier spares the round trip and the server's memory spike.
+MAX_VALUE_BYTES: Final = 512 * 1024 * 1024
+
+
+class Arguments:
+    """The checks and conversions of one repository's command arguments (its key prefix)."""
+
+    __slots__ = ("_prefix", "_prefix_bytes")
+
+    def __init__(self, prefix: str = "") -> None:
+        self._prefix = prefix
+        self._prefix_bytes = prefix.encode()
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix prepended to every key."""
+        return self._prefix
+
+    # -- keys --------------------------------------------------------------------
+
+    def key(self, key: Key) -> Key:
+        """``key`` with the prefix; refuses empty and non-text keys."""
+        cls = key.__class__
+        if cls is str:
+            if key:
+                return self._prefix + key if self._prefix else key  # type: ignore[operator]
+        elif cls is bytes:
+            if key:
+                return self._prefix_bytes + key if self._prefix else key  # type: ignore[operator]
+        elif isinstance(key, str | bytes):
+            # A subclass (a StrEnum member...) is sent as its plain value.
+            return self.key(str.__str__(key) if isinstance(key, str) else bytes(key))
+        else:
+            raise InvalidArgumentError(f"a key must be str or bytes, got {cls.__name__}")
+        raise InvalidArgumentError("a key must not be empty")
+
+    def keys(self, keys: Key | Iterable[Key], more: tuple[Key, ...] = ()) -> list[Key]:
+        """One key or an iterable of keys (plus ``more``), prefixed."""
+        if isinstance(keys, str | bytes):
+            items: list[Key] = [keys, *more]
+        else:
+            if isinstance(keys, Mapping) or not isinstance(keys, Iterable):
+                raise InvalidArgumentError(f"expected a key or an iterable of keys, got {type(keys).__name__}")
+            items = [*keys, *more]
+        return [self.key(k) for k in items]
+
+    def nonempty_keys(self, keys: Key | Iterable[Key], more: tuple[Key, ...] = ()) -> list[Key]:
+        """Like :meth:`keys`, refusing none at all."""
+        full = self.keys(keys, more)
+        if not full:
+            raise InvalidArgumentError("at least one key is required")
+        return full
+
+    def pattern(self, pattern: str) -> str:
+        """A glob pattern relative to the prefix (the prefix itself escaped)."""
+        if not isinstance(pattern, str) or not pattern:
+            raise InvalidArgumentError(f"a pattern must be a non-empty str, got {pattern!r}")
+        return escape_pattern(self._prefix) + pattern
+
+    # -- values ------------------------------------------------------------------
+
+    @staticmethod
+    def value(value: Any, what: str = "value") -> ScalarValue:
+        """A storable scalar: ``str``, ``bytes``, ``int`` or a finite ``float``."""
+        cls = value.__class__
+        if cls is str:
+            if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode()) > MAX_VALUE_BYTES:
+                raise InvalidArgumentError(f"{what} is larger than Redis' 512 MiB limit")
+            return value  # type: ignore[no-any-return]
+        if cls is bytes or cls is bytearray or cls is memoryview:
+            if len(value) > MAX_VALUE_BYTES:
+                raise InvalidArgumentError(f"{what} is larger than Redis' 512 MiB limit")
+            return bytes(value) if cls is not bytes else value
+        if cls is int:
+            return value  # type: ignore[no-any-return]
+        if cls is float:
+            if not math.isfinite(value):
+                raise SerializationError(f"{what} {value!r} is not a finite number")
+            return value  # type: ignore[no-any-return]
+        if value is None:
+            raise SerializationError(f"{what} is None; Redis cannot store None (use delete_async to remove a key)")
+        if isinstance(value, bool):
+            raise SerializationError(f"{what} is a bool; store '1'/'0' or use set_object_async")
+        if isinstance(value, str | int):
+            # A subclass (StrEnum, IntEnum...) is stored as its plain value, not its repr.
+            return Arguments.value(str.__str__(value) if isinstance(value, str) else int(value), what)
+        raise SerializationError(
+            f"{what} of type {type(value).__name__} is not str, bytes, int or float; "
+            "serialize it first or use set_object_async"
+        )
+
+    def values(self, values: tuple[Any, ...], what: str) -> list[ScalarValue]:
+        """At least one value, given as arguments or as one list/tuple/set."""
+        if not values:
+            raise InvalidArgumentError(f"at least one {what} is required")
+        if len(values) == 1 and isinstance(values[0], list | tuple | set | frozenset):
+            values = tuple(values[0])
+            if not values:
+                raise InvalidArgumentError(f"at least one {what} is required")
+        return [self.value(v, what) for v in values]
+
+    # -- numbers -----------------------------------------------------------------
+
+    @staticmethod
+    def milliseconds(expiration: Expiration, what: str = "expiration") -> int:
+        """An expiration (``timedelta`` or seconds) in whole milliseconds, at least 1."""
+        if isinstance(expiration, timedelta):
+            ms = expiration // timedelta(milliseconds=1)
+        elif isinstance(expiration, int | float) and not isinstance(expiration, bool):
+            if not math.isfinite(expiration):
+                raise InvalidArgumentError(f"{what} must be a finite number of seconds, got {expiration!r}")
+            ms = round(expiration * 1000)
+        else:
+            raise InvalidArgumentError(
+                f"{what} must be a timedelta or a number of seconds, got {type(expiration).__name__}"
+            )
+        if ms <= 0:
+            raise InvalidArgumentError(f"{what} must be at least 1 millisecond, got {expiration!r}")
+        return ms
+
+    @staticmethod
+    def integer(value: Any, what: str) -> int:
+        """An ``int`` (not a ``bool``)."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArgumentError(f"{what} must be an int, got {type(value).__name__}")
+        return value
+
+    @staticmethod
+    def number(value: Any, what: str) -> float:
+        """A finite ``int`` or ``float``, as a ``float``."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidArgumentError(f"{what} must be a finite number, got {value!r}")
+        return float(value)
+
+    @staticmethod
+    def positive_count(count: Any, what: str = "count") -> int:
+        """An ``int`` >= 1."""
+        n = Arguments.integer(count, what)
+        if n < 1:
+            raise InvalidArgumentError(f"{what} must be >= 1, got {n}")
+        return n
+
+    @staticmethod
+    def score(score: Any) -> float:
+        """A sorted-set score (an infinite score is allowed, NaN is not)."""
+        if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
+            raise InvalidArgumentError(f"a score must be a number, got {score!r}")
+        return score
+
+    @staticmethod
+    def bound(value: Any, what: str) -> Any:
+        """A score bound: a number, ``"-inf"``/``"+inf"``, or ``"(x"`` for exclusive."""
+        if isinstance(value, bool):
+            raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {value!r}")
+        if isinstance(value, int | float):
+            if math.isnan(value):
+                raise InvalidArgumentError(f"{what} must not be NaN")
+            return "+inf" if value == math.inf else "-inf" if value == -math.inf else value
+        if isinstance(value, str):
+            body = value[1:] if value.startswith("(") else value
+            try:
+                float(body)
+            except ValueError:
+                raise InvalidArgumentError(f"{what} {value!r} is not a number, '-inf', '+inf' or '(number'") from None
+            return value
+        raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {type(value).__name__}")
+
+    @staticmethod
+    def limit(offset: int | None, count: int | None) -> list[Any]:
+        """``LIMIT offset count`` arguments, or none."""
+        if offset is None and count is None:
+            return []
+        if offset is None or count is None:
+            raise InvalidArgumentError("offset and count go together")
+        return ["LIMIT", Arguments.integer(offset, "offset"), Arguments.integer(count, "count")]

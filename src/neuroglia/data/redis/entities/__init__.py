@@ -1,0 +1,5 @@
+"""Entities over the repository: :class:`RedisHashRepository` stores objects of one type as hashes."""
+
+from .hash_repository import RedisHashRepository
+
+__all__ = ["RedisHashRepository"]

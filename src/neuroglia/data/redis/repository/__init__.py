@@ -1,0 +1,7 @@
+"""The repository: :class:`RedisRepository` (command families over one executor, and its lifetime), pipelines."""
+
+from .pipeline import Pipeline
+from .pool_info import ConnectionPoolInfo
+from .repository import RedisRepository
+
+__all__ = ["ConnectionPoolInfo", "Pipeline", "RedisRepository"]

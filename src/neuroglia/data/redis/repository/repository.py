@@ -1,0 +1,249 @@
+"""RedisRepository: the command families over one executor, and the repository's lifetime."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self, TypeVar
+
+from ..commands import (
+    HashCommands,
+    KeyOperations,
+    ListCommands,
+    ServerOperations,
+    SetCommands,
+    SortedSetCommands,
+    StringOperations,
+)
+from ..config import RedisConfig
+from ..core.arguments import Arguments
+from ..core.executor import Executor
+from ..core.keys import build_key, build_pattern, escape_pattern
+from ..core.replies import Replies
+from ..core.scripts import Script
+from ..exceptions import ConfigurationError
+from ..observability.metrics import CacheMetrics
+from ..resilience.breaker import CircuitBreakerPolicy, CircuitState
+from ..resilience.fallback import FallbackPolicy, LastKnownGood
+from ..serialization import SerializationStrategy
+from ..serialization.envelope import EnvelopeSerializer
+from ..transport import PoolStats, Transport, build_transport
+from .pipeline import Pipeline
+from .pool_info import ConnectionPoolInfo
+
+__all__ = ["RedisRepository"]
+
+A = TypeVar("A")
+
+
+class _State(enum.Enum):
+    IDLE = "idle"  # no transport yet (never used, or disconnected)
+    OPEN = "open"
+
+
+class RedisRepository(
+    StringOperations,
+    KeyOperations,
+    HashCommands,
+    ListCommands,
+    SetCommands,
+    SortedSetCommands,
+    ServerOperations,
+):
+    """The Redis cache repository: strings, hashes, lists, sets, sorted sets.
+
+    Every method sends its command through one executor, where errors are
+    mapped to :class:`~neuroglia.data.redis.CacheException` subclasses. A
+    miss returns ``None`` (or an empty container for collection reads); an
+    outage raises :class:`~neuroglia.data.redis.CacheUnavailableError`.
+
+    The connection is opened lazily on first use; :meth:`connect` opens and
+    checks it eagerly. ``async with RedisRepository(config) as repo:`` closes
+    it at the end. ``key_prefix`` from the config is prepended to every key
+    and removed from every key returned.
+
+    Text replies are ``str``; a stored value that is not valid UTF-8 comes
+    back as ``bytes`` unchanged. With ``decode_responses=False`` every reply
+    is ``bytes``.
+    """
+
+    _command_mode: ClassVar[Literal["run", "queue"] | None] = "run"
+
+    def __init__(self, config: RedisConfig | None = None, *, transport: Transport | None = None) -> None:
+        self._config = config if config is not None else RedisConfig()
+        prefix = self._config.key_prefix
+        self._arg = Arguments(prefix)
+        self._reply = Replies(prefix, decode=bool(self._config.decode_responses))
+        self._serializer: SerializationStrategy = self._config.serialization
+        # The typed helpers wrap the strategy's bytes in the versioned envelope.
+        self._codec = EnvelopeSerializer(self._serializer, self._config.envelope_policy)
+        self._injected_transport = transport
+        self._transport: Transport | None = None
+        self._closed_transport: Transport | None = None
+        self._scripts: dict[str, Script] = {}
+        self._attachments: dict[type[Any], Any] = {}
+        self._state = _State.IDLE
+        self._pool_info = ConnectionPoolInfo(self._pool_stats)
+        breaker = CircuitBreakerPolicy.coerce(self._config.circuit_breaker)
+        metrics = CacheMetrics(self._config.metrics_prefix) if self._config.enable_metrics else None
+        if metrics is not None and breaker is not None:
+            breaker.add_listener(self._on_breaker_change)
+        fallback = self._config.fallback
+        self._executor = Executor(
+            self._current_transport,
+            retry=self._config.retry,
+            timeout=self._config.operation_timeout,
+            breaker=breaker,
+            metrics=metrics,
+            fallback=LastKnownGood(fallback) if isinstance(fallback, FallbackPolicy) else None,
+        )
+        self._run = self._executor.run
+
+    # -- lifetime ------------------------------------------------------------
+
+    @property
+    def config(self) -> RedisConfig:
+        """The configuration this repository was built with."""
+        return self._config
+
+    @property
+    def serializer(self) -> SerializationStrategy:
+        """The strategy used by the typed helpers."""
+        return self._serializer
+
+    @property
+    def codec(self) -> EnvelopeSerializer:
+        """The strategy inside the versioned envelope: what the typed helpers write and read."""
+        return self._codec
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether a client (and its pool) currently exists."""
+        return self._state is _State.OPEN
+
+    @property
+    def metrics(self) -> CacheMetrics | None:
+        """The figures of this repository's commands (``None`` unless ``enable_metrics``)."""
+        return self._executor.metrics
+
+    @property
+    def circuit_breaker(self) -> CircuitBreakerPolicy | None:
+        """The repository's own breaker (``None`` when turned off)."""
+        return self._executor.breaker
+
+    @property
+    def connection_pool(self) -> ConnectionPoolInfo:
+        """Live figures of the connection pool."""
+        return self._pool_info
+
+    def _on_breaker_change(self, old: CircuitState, new: CircuitState) -> None:
+        metrics = self._executor.metrics
+        if metrics is not None:
+            metrics.set_gauge("circuit_breaker_open", 1.0 if new is CircuitState.OPEN else 0.0)
+            metrics.increment_counter("circuit_breaker_transitions_total", labels={"to": new.value})
+
+    def _current_transport(self) -> Transport:
+        return self._transport or self._open()
+
+    def _open(self) -> Transport:
+        # A disconnected transport is reused: its pool reconnects on demand, and
+        # a memory:// repository keeps its data across disconnect/connect.
+        transport = self._injected_transport or self._closed_transport or build_transport(self._config)
+        self._transport = transport
+        self._state = _State.OPEN
+        return transport
+
+    async def connect(self) -> None:
+        """Open the client and check the server answers (raises if it does not)."""
+        if self._transport is None:
+            self._open()
+        await self.ping()
+
+    async def disconnect(self) -> None:
+        """Close every connection. A later call reconnects lazily."""
+        transport, self._transport = self._transport, None
+        self._state = _State.IDLE
+        if transport is not None and transport is not self._injected_transport:
+            self._closed_transport = transport
+            await transport.close()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.disconnect()
+
+    def _pool_stats(self) -> PoolStats:
+        if self._transport is None:
+            return PoolStats(0, 0, 0, self._config.pool.max_connections)
+        return self._transport.pool_stats()
+
+    def served_stale(self) -> bool:
+        """Whether the last read in this task, on this repository, was answered by the stale fallback."""
+        return self._executor.served_stale()
+
+    def attachment(self, kind: type[A], make: Callable[[RedisRepository], A]) -> A:
+        """The one ``kind`` object attached to this repository, made by ``make(self)`` on first use.
+
+        How the layers above keep per-repository state (the locks' runtime,
+        for example) without module-level registries: it lives and dies with
+        the repository.
+        """
+        found = self._attachments.get(kind)
+        if found is None:
+            found = self._attachments[kind] = make(self)
+        return found
+
+    def __repr__(self) -> str:
+        return f"RedisRepository({self._config.redacted_url}, prefix={self._arg.prefix!r}, state={self._state.value})"
+
+    @staticmethod
+    def configure(builder: Any, config: RedisConfig | str | Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Register one shared repository in a Neuroglia application builder; returns the builder.
+
+        In the style of the framework's other integrations: the same as
+        ``builder.services.add_redis_repository(config, ...)``, and without a
+        config it reads the builder settings' ``"redis"`` connection string,
+        then ``REDIS_*`` environment variables. Needs the framework
+        (``neuroglia-redis[neuroglia]``); see ``docs/framework.md``.
+        """
+        register = getattr(getattr(builder, "services", None), "add_redis_repository", None)
+        if register is None:
+            raise ConfigurationError(
+                "RedisRepository.configure needs the Neuroglia framework's application builder "
+                "(pip install 'neuroglia-redis[neuroglia]'); its services have no add_redis_repository"
+            )
+        register(config, settings=getattr(builder, "settings", None), **options)
+        return builder
+
+    # -- pipelines and transactions --------------------------------------------
+
+    def pipeline(self, *, transaction: bool = False) -> Pipeline:
+        """Queue commands and send them in one round trip.
+
+        ``async with repo.pipeline() as pipe:`` queues the repository's own
+        methods (``pipe.set_async(...)``, no ``await`` needed) and executes
+        them when the block ends; ``await pipe.execute()`` runs them earlier
+        and returns their results. With ``transaction=True`` they run as one
+        ``MULTI``/``EXEC`` block: see :meth:`transaction` for what that
+        guarantees.
+        """
+        return Pipeline(self._executor, self._arg, self._reply, self._codec, transaction=transaction)
+
+    def transaction(self) -> Pipeline:
+        """A ``MULTI``/``EXEC`` pipeline: no other client sees part of it.
+
+        Redis runs the queued commands one after the other with nothing in
+        between; it does not roll back: a command that fails at run time
+        (``WRONGTYPE``) fails alone, and the commands before and after it
+        still apply. Each command's outcome is in the results.
+        """
+        return Pipeline(self._executor, self._arg, self._reply, self._codec, transaction=True)
+
+    escape_pattern = staticmethod(escape_pattern)
+    build_key = staticmethod(build_key)
+    build_pattern = staticmethod(build_pattern)

@@ -1,0 +1,19 @@
+"""Which transport a config gets."""
+
+from __future__ import annotations
+
+from ..config import RedisConfig
+from .contract import Transport
+
+__all__ = ["build_transport"]
+
+
+def build_transport(config: RedisConfig) -> Transport:
+    """Build the transport described by ``config`` (no I/O happens here)."""
+    if config.scheme == "memory":
+        from .memory import build_memory_transport  # fakeredis is an optional extra
+
+        return build_memory_transport(config)
+    from .redis_py import build_redis_py_transport
+
+    return build_redis_py_transport(config)

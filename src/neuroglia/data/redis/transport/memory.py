@@ -1,0 +1,98 @@
+"""The embedded ``memory://`` backend: fakeredis behind the transport contract.
+
+No server, no network: each ``memory://`` URL names an in-process server
+(fakeredis with Lua), shared by the repositories of this process that name
+it; an unnamed ``memory://`` is private to its repository. It answers like
+a real Redis 7 for the commands the library uses (the contract suite runs
+on both); ``docs/usage.md`` lists where it differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from ..config import RedisConfig
+from ..exceptions import ConfigurationError
+from .contract import Args
+from .redis_py import RedisPyTransport
+
+__all__ = ["MemoryTransport", "build_memory_transport"]
+
+
+# memory:// servers by name, so that two repositories in one process can share
+# data (``memory://orders``). Unnamed ``memory://`` gets a private server. Weak
+# values: a server lives as long as some repository's client refers to it.
+_memory_servers: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def build_memory_transport(config: RedisConfig) -> MemoryTransport:
+    """The embedded backend for a ``memory://`` config: a private or named in-process server."""
+    try:
+        import fakeredis
+    except ImportError as exc:
+        raise ConfigurationError(
+            "url: memory:// needs the embedded backend: pip install 'neuroglia-redis[memory]'"
+        ) from exc
+    name = config.memory_name
+    server = _memory_servers.get(name) if name else None
+    if server is None:
+        server = fakeredis.FakeServer(version=(7,))
+        if name:
+            _memory_servers[name] = server
+    client = fakeredis.FakeAsyncRedis(server=server, db=config.db, decode_responses=False, protocol=2)
+    return MemoryTransport(client, config.pool.max_connections)
+
+
+class MemoryTransport(RedisPyTransport):
+    """fakeredis, plus the server commands it lacks (INFO, MEMORY USAGE).
+
+    Memory figures are estimates from the serialized size of the values
+    (``DUMP``): the embedded backend has no allocator to ask.
+    """
+
+    _PER_KEY_OVERHEAD = 56  # roughly what a real server adds per key
+
+    async def _execute_one(self, args: Args, deadline: float | None = None) -> Any:
+        if deadline is None:
+            return await self._run(args)
+        async with asyncio.timeout_at(deadline):
+            return await self._run(args)
+
+    async def _run(self, args: Args) -> Any:
+        name = str(args[0]).upper()
+        if name == "INFO":
+            return await self._info(str(args[1]).lower() if len(args) > 1 else "default")
+        if name == "MEMORY" and len(args) == 3 and str(args[1]).upper() == "USAGE":
+            return await self._key_memory(args[2])
+        return await self._execute(*args)
+
+    async def _execute_blocking(self, args: Args, timeout: float) -> Any:
+        if timeout <= 0:  # 0 means "wait forever", as on a real server
+            return await self._execute(*args)
+        return await asyncio.wait_for(self._execute(*args), timeout + 1.0)
+
+    async def _key_memory(self, key: Any) -> int | None:
+        dumped = await self._execute("DUMP", key)
+        return None if dumped is None else len(dumped) + self._PER_KEY_OVERHEAD
+
+    async def _info(self, section: str) -> bytes:
+        lines = ["# Server", "redis_version:7.0.0", "redis_mode:embedded", "fakeredis:1"]
+        keys = int(await self._execute("DBSIZE"))
+        if section in ("default", "all", "everything", "memory"):
+            used = 0
+            cursor: Any = 0
+            while True:
+                cursor, batch = await self._execute("SCAN", cursor, "COUNT", 1000)
+                for key in batch:
+                    used += await self._key_memory(key) or 0
+                if int(cursor) == 0:
+                    break
+            lines += ["# Memory", f"used_memory:{used}", f"used_memory_human:{used / 1024:.2f}K"]
+        lines += ["# Clients", f"connected_clients:{self.pool_stats().created_connections or 1}"]
+        lines += [
+            "# Keyspace",
+            f"db{self._client.connection_pool.connection_kwargs.get('db', 0)}:keys={keys},expires=0,avg_ttl=0",
+        ]
+        return "\r\n".join(lines).encode()
