@@ -1,32 +1,32 @@
-"""Shared fixtures: a private redis-server for the session and repositories on both backends.
+"""Shared fixtures: the backends every contract test runs on, and the one repository factory.
 
-The real server is started once per session by
+The real server is the testing plugin's ``redis_server`` (a private
+``redis-server`` started once per session by
 :class:`neuroglia.data.redis.testing.RedisServer` on a free loopback port,
-without persistence, and stopped at the end. ``REDIS_URL`` points the suite at
-an existing server instead (its database is flushed before each test that
-uses it, so never point it at data you care about). The shared server on the
-default port 6379 is never used.
+without persistence); the shared server on the default port 6379 is never
+used.
 
-``backend`` is a connected :class:`RedisRepository`, parametrized over the
-embedded ``memory://`` backend (a fresh private server per test) and the real
-server (``FLUSHDB`` before each test, marked ``integration``), so a contract
-test written once runs with the same assertions on both.
+``backend_url`` is parametrized over the embedded ``memory://`` backend (a
+fresh private server per test) and the real server (its database flushed
+first, marked ``integration``), so a test written once runs with the same
+assertions on both. ``repo_factory`` is the one way tests build
+repositories (:class:`tests.support.repositories.RepositoryFactory`): on the
+test's backend by default, or on any URL or config; it disconnects them all
+at the end.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from repokit import clean_repository
 
 from neuroglia.data.redis import RedisConfig, RedisRepository
-from neuroglia.data.redis.testing import RedisServer
+from neuroglia.data.redis.testing import RedisEndpoint
+from tests.support.repositories import RepositoryFactory, clean_repository
 
-RepoFactory = Callable[..., Awaitable[RedisRepository]]
+pytest_plugins = ["pytester"]
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -34,79 +34,42 @@ BACKENDS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """The URL of a real Redis: ``$REDIS_URL`` or a private redis-server for this session."""
-    external = os.environ.get("REDIS_URL")
-    if external:
-        config = RedisConfig(url=external)
-        if config.scheme == "memory":
-            raise pytest.UsageError("REDIS_URL must point at a real server, not memory://")
-        yield external
-        return
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="session")
-def redis_server_config(redis_url: str) -> RedisConfig:
-    """The real server's location, resolved (host, port, db, password)."""
-    return RedisConfig(url=redis_url)
-
-
 @pytest.fixture(params=BACKENDS)
-def backend_kind(request: pytest.FixtureRequest) -> str:
+def backend_url(request: pytest.FixtureRequest) -> str:
+    """The URL of the current backend's database (``repo_factory`` empties it first)."""
+    if request.param == "memory":
+        return f"memory://test-{uuid.uuid4().hex}"
+    endpoint: RedisEndpoint = request.getfixturevalue("redis_server")
+    return endpoint.url
+
+
+@pytest.fixture
+def backend_kind(backend_url: str) -> str:
     """``"memory"`` or ``"redis"``."""
-    return str(request.param)
+    return "memory" if backend_url.startswith("memory://") else "redis"
 
 
 @pytest.fixture
-async def repo_factory(backend_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[RepoFactory]:
-    """Build connected repositories on the current backend that share one database.
-
-    Every repository made by one factory sees the same data (a named
-    ``memory://`` server private to the test, or the real server's database,
-    flushed first), so a test can look at the same keys through configs with
-    another prefix, serializer or ``decode_responses``.
-    """
-    url = f"memory://test-{uuid.uuid4().hex}" if backend_kind == "memory" else request.getfixturevalue("redis_url")
-    made: list[RedisRepository] = []
-
-    async def make(**settings: Any) -> RedisRepository:
-        repo = RedisRepository(RedisConfig(url=url, **settings))
-        await repo.connect()
-        made.append(repo)
-        return repo
-
-    # The first repository (no prefix) anchors the data for the whole test;
-    # on a real server it also clears what an earlier test left behind.
-    anchor = await make()
-    await anchor.flushdb()
+async def repo_factory(request: pytest.FixtureRequest) -> AsyncIterator[RepositoryFactory]:
+    """The test's repositories: on its backend when it runs on one (``backend_url``), else on the URL given."""
+    url = request.getfixturevalue("backend_url") if "backend_url" in request.fixturenames else None
+    if url is not None and not url.startswith("memory://"):
+        async with clean_repository(RedisConfig(url=url)):
+            pass  # what an earlier test left behind is gone
+    factory = RepositoryFactory(url)
     try:
-        yield make
+        yield factory
     finally:
-        for repo in reversed(made):
-            await repo.disconnect()
+        await factory.close()
 
 
 @pytest.fixture
-async def backend(repo_factory: RepoFactory) -> RedisRepository:
-    """A connected repository (no key prefix) on a clean database."""
+async def backend(backend_url: str, repo_factory: RepositoryFactory) -> RedisRepository:
+    """A connected repository (no key prefix) on a clean database of the current backend."""
     return await repo_factory()
 
 
 @pytest.fixture
-async def prefixed_backend(repo_factory: RepoFactory) -> RedisRepository:
+async def prefixed_backend(backend_url: str, repo_factory: RepositoryFactory) -> RedisRepository:
     """A connected repository with ``key_prefix="app:"`` on the same clean database."""
     return await repo_factory(key_prefix="app:")
-
-
-@pytest.fixture
-async def redis_repository_real(redis_url: str) -> AsyncIterator[RedisRepository]:
-    """A connected repository on the real server's clean database."""
-    async with clean_repository(RedisConfig(url=redis_url)) as repo:
-        yield repo

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lockkit import RepoFactory, eventually
 
 from neuroglia.data.redis import (
     DistributedLock,
@@ -17,27 +16,29 @@ from neuroglia.data.redis import (
     RedisRepository,
     fenced_set_async,
 )
+from tests.support.locks import eventually
+from tests.support.repositories import RepositoryFactory
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_async_with_holds_the_key_and_frees_it(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "test_lock", timeout=5)
+async def test_async_with_holds_the_key_and_frees_it(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "test_lock", timeout=5)
     async with lock as entered:
         assert entered is lock
-        assert await lock_repo.exists_async("test_lock")
-        assert await lock_repo.get_async("test_lock") == lock.token
+        assert await backend.exists_async("test_lock")
+        assert await backend.get_async("test_lock") == lock.token
         assert lock.held
         assert await lock.is_owned()
         assert await lock.locked()
-        assert 0 < await lock_repo.pttl_async("test_lock") <= 5000
-    assert not await lock_repo.exists_async("test_lock")
+        assert 0 < await backend.pttl_async("test_lock") <= 5000
+    assert not await backend.exists_async("test_lock")
     assert not lock.held
     assert lock.fencing_token is None
     assert not await lock.is_owned()
 
 
-async def test_key_lives_under_the_repository_prefix(repo_factory: RepoFactory) -> None:
+async def test_key_lives_under_the_repository_prefix(repo_factory: RepositoryFactory, backend_url: str) -> None:
     raw = await repo_factory()
     prefixed = await repo_factory(key_prefix="app:")
     async with DistributedLock(prefixed, "orders:lock:1", timeout=5):
@@ -47,15 +48,15 @@ async def test_key_lives_under_the_repository_prefix(repo_factory: RepoFactory) 
     assert not await raw.exists_async("app:orders:lock:1")
 
 
-async def test_bytes_keys_work(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, b"binary:lock", timeout=5)
+async def test_bytes_keys_work(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, b"binary:lock", timeout=5)
     async with lock:
-        assert await lock_repo.exists_async(b"binary:lock")
+        assert await backend.exists_async(b"binary:lock")
         assert await lock.extend(2) > 5
-    assert not await lock_repo.exists_async(b"binary:lock")
+    assert not await backend.exists_async(b"binary:lock")
 
 
-async def test_non_blocking_acquire(repo_factory: RepoFactory) -> None:
+async def test_non_blocking_acquire(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory()
     other = await repo_factory()  # another process, in effect
     holder = DistributedLock(repo, "nb", timeout=5)
@@ -72,8 +73,8 @@ async def test_non_blocking_acquire(repo_factory: RepoFactory) -> None:
     await contender.release()
 
 
-async def test_release_and_extend_need_a_hold(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "not-held", timeout=5)
+async def test_release_and_extend_need_a_hold(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "not-held", timeout=5)
     with pytest.raises(LockNotOwnedError):
         await lock.release()
     with pytest.raises(LockNotOwnedError):
@@ -83,19 +84,19 @@ async def test_release_and_extend_need_a_hold(lock_repo: RedisRepository) -> Non
     assert not await lock.is_owned()
 
 
-async def test_extend_adds_or_replaces(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "ext", timeout=2, auto_renew=False)
+async def test_extend_adds_or_replaces(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "ext", timeout=2, auto_renew=False)
     async with lock:
         left = await lock.extend(10)
         assert 11 < left <= 12
-        assert await lock_repo.pttl_async("ext") > 11000
+        assert await backend.pttl_async("ext") > 11000
         assert await lock.extend(3, replace_ttl=True) == 3
-        assert 2000 < await lock_repo.pttl_async("ext") <= 3000
+        assert 2000 < await backend.pttl_async("ext") <= 3000
         assert lock.valid_for is not None
         assert 0 < lock.valid_for <= 3
 
 
-async def test_fencing_tokens_strictly_increase(repo_factory: RepoFactory) -> None:
+async def test_fencing_tokens_strictly_increase(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory()
     other = await repo_factory()
     seen: list[int] = []
@@ -108,25 +109,25 @@ async def test_fencing_tokens_strictly_increase(repo_factory: RepoFactory) -> No
     assert len(seen) == 5
 
 
-async def test_fenced_set_refuses_an_older_token(lock_repo: RedisRepository) -> None:
-    assert await fenced_set_async(lock_repo, "stock", "10", 5)
-    assert await fenced_set_async(lock_repo, "stock", "11", 5)  # the same holder writes again
-    assert await fenced_set_async(lock_repo, "stock", "12", 7, expiration=30)
-    assert not await fenced_set_async(lock_repo, "stock", "stale", 6)
-    assert await lock_repo.get_async("stock") == "12"
-    assert 0 < await lock_repo.ttl_async("stock") <= 30
+async def test_fenced_set_refuses_an_older_token(backend: RedisRepository) -> None:
+    assert await fenced_set_async(backend, "stock", "10", 5)
+    assert await fenced_set_async(backend, "stock", "11", 5)  # the same holder writes again
+    assert await fenced_set_async(backend, "stock", "12", 7, expiration=30)
+    assert not await fenced_set_async(backend, "stock", "stale", 6)
+    assert await backend.get_async("stock") == "12"
+    assert 0 < await backend.ttl_async("stock") <= 30
     with pytest.raises(InvalidArgumentError):
-        await fenced_set_async(lock_repo, "stock", "x", 0)
+        await fenced_set_async(backend, "stock", "x", 0)
 
 
-async def test_deleted_from_outside_is_detected(lock_repo: RedisRepository) -> None:
+async def test_deleted_from_outside_is_detected(backend: RedisRepository) -> None:
     lost: list[LockLostError] = []
-    lock = DistributedLock(lock_repo, "deleted", timeout=5, on_lost=lost.append)
+    lock = DistributedLock(backend, "deleted", timeout=5, on_lost=lost.append)
 
     async def section() -> None:
         async with lock:
             assert await lock.is_owned()
-            await lock_repo.delete_async("deleted")
+            await backend.delete_async("deleted")
             assert not await lock.is_owned()
             assert len(lost) == 1
             assert "deleted" in str(lost[0])
@@ -138,18 +139,18 @@ async def test_deleted_from_outside_is_detected(lock_repo: RedisRepository) -> N
     assert len(lost) == 1  # told once
 
 
-async def test_expired_lease_is_detected_by_extend_and_at_exit(lock_repo: RedisRepository) -> None:
+async def test_expired_lease_is_detected_by_extend_and_at_exit(backend: RedisRepository) -> None:
     lost: list[LockLostError] = []
 
     async def on_lost(error: LockLostError) -> None:  # an async callback is awaited
         await asyncio.sleep(0)
         lost.append(error)
 
-    lock = DistributedLock(lock_repo, "expired", timeout=0.2, auto_renew=False, on_lost=on_lost)
+    lock = DistributedLock(backend, "expired", timeout=0.2, auto_renew=False, on_lost=on_lost)
 
     async def section() -> None:
         async with lock:
-            assert await eventually(lambda: _absent(lock_repo, "expired"), within=5)
+            assert await eventually(lambda: _absent(backend, "expired"), within=5)
             with pytest.raises(LockNotOwnedError):
                 await lock.extend()
             assert not await lock.is_owned()
@@ -159,13 +160,13 @@ async def test_expired_lease_is_detected_by_extend_and_at_exit(lock_repo: RedisR
     assert await eventually(lambda: _true(len(lost) == 1))
 
 
-async def test_watchdog_notices_a_deletion_and_fires_on_lost(lock_repo: RedisRepository) -> None:
+async def test_watchdog_notices_a_deletion_and_fires_on_lost(backend: RedisRepository) -> None:
     fired = asyncio.Event()
-    lock = DistributedLock(lock_repo, "watched", timeout=0.3, on_lost=lambda _: fired.set())
+    lock = DistributedLock(backend, "watched", timeout=0.3, on_lost=lambda _: fired.set())
 
     async def section() -> None:
         async with lock:
-            await lock_repo.delete_async("watched")
+            await backend.delete_async("watched")
             await asyncio.wait_for(fired.wait(), 5)  # the watchdog renews at lease/3 and finds it gone
             assert not lock.held
 
@@ -173,14 +174,14 @@ async def test_watchdog_notices_a_deletion_and_fires_on_lost(lock_repo: RedisRep
         await section()
 
 
-async def test_cancel_on_lost_cancels_the_section(lock_repo: RedisRepository) -> None:
+async def test_cancel_on_lost_cancels_the_section(backend: RedisRepository) -> None:
     reached_end = False
-    lock = DistributedLock(lock_repo, "cancel-on-lost", timeout=0.3, cancel_on_lost=True)
+    lock = DistributedLock(backend, "cancel-on-lost", timeout=0.3, cancel_on_lost=True)
 
     async def section() -> None:
         nonlocal reached_end
         async with lock:
-            await lock_repo.delete_async("cancel-on-lost")
+            await backend.delete_async("cancel-on-lost")
             await asyncio.sleep(10)  # cancelled as soon as the watchdog finds the key gone
             reached_end = True
 
@@ -192,8 +193,8 @@ async def test_cancel_on_lost_cancels_the_section(lock_repo: RedisRepository) ->
     assert task.cancelling() == 0  # our own cancellation was taken back
 
 
-async def test_outside_cancellation_wins_over_cancel_on_lost(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "both", timeout=5, cancel_on_lost=True)
+async def test_outside_cancellation_wins_over_cancel_on_lost(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "both", timeout=5, cancel_on_lost=True)
     inside = asyncio.Event()
 
     async def section() -> None:
@@ -206,28 +207,28 @@ async def test_outside_cancellation_wins_over_cancel_on_lost(lock_repo: RedisRep
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not await lock_repo.exists_async("both")
+    assert not await backend.exists_async("both")
 
 
-async def test_section_three_times_the_lease_keeps_the_lock(lock_repo: RedisRepository) -> None:
+async def test_section_three_times_the_lease_keeps_the_lock(backend: RedisRepository) -> None:
     lost: list[LockLostError] = []
-    lock = DistributedLock(lock_repo, "long", timeout=0.3, on_lost=lost.append)
+    lock = DistributedLock(backend, "long", timeout=0.3, on_lost=lost.append)
     ttls: list[int] = []
     async with lock:
         loop = asyncio.get_running_loop()
         end = loop.time() + 0.9
         while loop.time() < end:
-            ttls.append(await lock_repo.pttl_async("long"))
+            ttls.append(await backend.pttl_async("long"))
             await asyncio.sleep(0.03)
         assert await lock.is_owned()
     assert ttls
     assert all(t > 0 for t in ttls)
     assert not lost
-    assert not await lock_repo.exists_async("long")
+    assert not await backend.exists_async("long")
 
 
-async def test_two_tasks_sharing_one_lock_object(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "shared", timeout=5)
+async def test_two_tasks_sharing_one_lock_object(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "shared", timeout=5)
     a_holds, b_tried = asyncio.Event(), asyncio.Event()
     order: list[str] = []
 
@@ -246,7 +247,7 @@ async def test_two_tasks_sharing_one_lock_object(lock_repo: RedisRepository) -> 
         assert lock.fencing_token is None
         with pytest.raises(LockNotOwnedError):
             await lock.release()  # cannot release a's acquisition
-        assert await lock_repo.exists_async("shared")
+        assert await backend.exists_async("shared")
         b_tried.set()
         await lock.acquire()  # waits for a, then holds its own acquisition
         order.append("b in")
@@ -254,34 +255,36 @@ async def test_two_tasks_sharing_one_lock_object(lock_repo: RedisRepository) -> 
 
     await asyncio.gather(a(), b())
     assert order == ["a in", "a out", "b in"]
-    assert not await lock_repo.exists_async("shared")
+    assert not await backend.exists_async("shared")
 
 
-async def test_reentry_raises_by_default(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "reenter", timeout=5)
+async def test_reentry_raises_by_default(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "reenter", timeout=5)
     async with lock:
         with pytest.raises(LockError):
             await lock.acquire()
         with pytest.raises(LockError):  # also through another object for the same key
-            await DistributedLock(lock_repo, "reenter", timeout=5).acquire()
+            await DistributedLock(backend, "reenter", timeout=5).acquire()
         assert await lock.is_owned()
-    assert not await lock_repo.exists_async("reenter")
+    assert not await backend.exists_async("reenter")
 
 
-async def test_reentrant_lock_counts(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "counted", timeout=5, reentrant=True)
+async def test_reentrant_lock_counts(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "counted", timeout=5, reentrant=True)
     async with lock:
         fence = lock.fencing_token
         async with lock:
-            async with DistributedLock(lock_repo, "counted", timeout=5, reentrant=True) as other:
+            async with DistributedLock(backend, "counted", timeout=5, reentrant=True) as other:
                 assert other.fencing_token == fence
-            assert await lock_repo.exists_async("counted")
-        assert await lock_repo.exists_async("counted")
+            assert await backend.exists_async("counted")
+        assert await backend.exists_async("counted")
         assert lock.fencing_token == fence
-    assert not await lock_repo.exists_async("counted")
+    assert not await backend.exists_async("counted")
 
 
-async def test_timeout_error_arrives_in_time_even_with_long_leases(repo_factory: RepoFactory) -> None:
+async def test_timeout_error_arrives_in_time_even_with_long_leases(
+    repo_factory: RepositoryFactory, backend_url: str
+) -> None:
     repo = await repo_factory()
     other = await repo_factory()
     holder = DistributedLock(repo, "busy", timeout=60)
@@ -311,33 +314,33 @@ async def test_timeout_error_arrives_in_time_even_with_long_leases(repo_factory:
     await holder.release()
 
 
-async def test_lock_timeout_defaults_to_the_lease(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "k", timeout=7)
+async def test_lock_timeout_defaults_to_the_lease(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "k", timeout=7)
     assert lock.wait_timeout == 7
-    assert DistributedLock(lock_repo, "k", timeout=7, wait_timeout=1).wait_timeout == 1
+    assert DistributedLock(backend, "k", timeout=7, wait_timeout=1).wait_timeout == 1
     assert lock.timeout == 7
     assert lock.auto_renew
     assert not lock.reentrant
     assert "k" in repr(lock)
 
 
-async def test_bad_arguments_are_refused(lock_repo: RedisRepository) -> None:
+async def test_bad_arguments_are_refused(backend: RedisRepository) -> None:
     for kwargs in ({"timeout": 0}, {"timeout": -1}, {"timeout": float("inf")}, {"wait_timeout": -1}):
         with pytest.raises(InvalidArgumentError):
-            DistributedLock(lock_repo, "k", **kwargs)  # type: ignore[arg-type]
+            DistributedLock(backend, "k", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
-        DistributedLock(lock_repo, "")
+        DistributedLock(backend, "")
     with pytest.raises(InvalidArgumentError):
         DistributedLock("not a repository", "k")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
-        DistributedLock(lock_repo, "k", on_lost="nope")  # type: ignore[arg-type]
+        DistributedLock(backend, "k", on_lost="nope")  # type: ignore[arg-type]
 
 
-async def test_cancelled_inside_the_section_releases(lock_repo: RedisRepository) -> None:
+async def test_cancelled_inside_the_section_releases(backend: RedisRepository) -> None:
     inside = asyncio.Event()
 
     async def section() -> None:
-        async with DistributedLock(lock_repo, "cancelled", timeout=30):
+        async with DistributedLock(backend, "cancelled", timeout=30):
             inside.set()
             await asyncio.sleep(30)
 
@@ -346,24 +349,24 @@ async def test_cancelled_inside_the_section_releases(lock_repo: RedisRepository)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not await lock_repo.exists_async("cancelled")
-    async with DistributedLock(lock_repo, "cancelled", timeout=30, wait_timeout=0):
+    assert not await backend.exists_async("cancelled")
+    async with DistributedLock(backend, "cancelled", timeout=30, wait_timeout=0):
         pass
 
 
-async def test_task_ending_without_release_frees_the_lock(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "abandoned", timeout=0.3)
+async def test_task_ending_without_release_frees_the_lock(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "abandoned", timeout=0.3)
 
     async def forgetful() -> None:
         await lock.acquire()
 
     await asyncio.create_task(forgetful())
-    assert await lock_repo.exists_async("abandoned")
-    assert await eventually(lambda: _absent(lock_repo, "abandoned"), within=5)
+    assert await backend.exists_async("abandoned")
+    assert await eventually(lambda: _absent(backend, "abandoned"), within=5)
 
 
-async def test_waiters_of_one_process_take_turns(lock_repo: RedisRepository) -> None:
-    lock = DistributedLock(lock_repo, "turns", timeout=5)
+async def test_waiters_of_one_process_take_turns(backend: RedisRepository) -> None:
+    lock = DistributedLock(backend, "turns", timeout=5)
     order: list[int] = []
     await lock.acquire()
 

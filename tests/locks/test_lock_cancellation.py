@@ -6,9 +6,10 @@ import asyncio
 import random
 
 import pytest
-from lockkit import RepoFactory, eventually
 
 from neuroglia.data.redis import DistributedLock, RedisRepository
+from tests.support.locks import eventually
+from tests.support.repositories import RepositoryFactory
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -27,7 +28,9 @@ async def _steps(n: int) -> None:
         await asyncio.sleep(0)
 
 
-async def test_thousand_cancelled_waiters_leave_nothing_behind(repo_factory: RepoFactory) -> None:
+async def test_thousand_cancelled_waiters_leave_nothing_behind(
+    repo_factory: RepositoryFactory, backend_url: str
+) -> None:
     repo = await repo_factory()
     other = await repo_factory()  # a second "process" with its own pool and queue
     holder = DistributedLock(repo, "crowded", timeout=30)
@@ -53,7 +56,7 @@ async def test_thousand_cancelled_waiters_leave_nothing_behind(repo_factory: Rep
         pass
 
 
-async def test_thousand_acquisitions_cancelled_anywhere(repo_factory: RepoFactory) -> None:
+async def test_thousand_acquisitions_cancelled_anywhere(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory()
     other = await repo_factory()
     rng = random.Random(11)
@@ -79,7 +82,7 @@ async def test_thousand_acquisitions_cancelled_anywhere(repo_factory: RepoFactor
         pass
 
 
-async def test_cancelled_release_still_hands_the_lock_over(repo_factory: RepoFactory) -> None:
+async def test_cancelled_release_still_hands_the_lock_over(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory()
     other = await repo_factory()
 
@@ -112,13 +115,13 @@ async def _hold_briefly(repo: RedisRepository) -> bool:
     return True
 
 
-async def test_cancelled_during_the_first_attempt_leaves_no_lock(lock_repo: RedisRepository) -> None:
+async def test_cancelled_during_the_first_attempt_leaves_no_lock(backend: RedisRepository) -> None:
     # Cancel at each possible point of the first attempt's round trip (and,
     # later, inside the section): an attempt that reached Redis is undone.
     for steps in range(10):
 
         async def section() -> None:
-            async with DistributedLock(lock_repo, "first", timeout=30):
+            async with DistributedLock(backend, "first", timeout=30):
                 await asyncio.sleep(30)
 
         task = asyncio.create_task(section())
@@ -126,4 +129,4 @@ async def test_cancelled_during_the_first_attempt_leaves_no_lock(lock_repo: Redi
         task.cancel()
         (outcome,) = await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
         assert isinstance(outcome, asyncio.CancelledError)  # never swallowed
-        assert await eventually(lambda: _quiet(lock_repo), within=10)
+        assert await eventually(lambda: _quiet(backend), within=10)

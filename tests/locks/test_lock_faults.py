@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -17,6 +16,7 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.repositories import RepositoryFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -27,8 +27,8 @@ FAST_FAILING = {
 
 
 @pytest.fixture
-async def fragile(own_server: RedisServer, make_repo: Callable[..., RedisRepository]) -> RedisRepository:
-    repo = make_repo(own_server.url, **FAST_FAILING)
+async def fragile(own_server: RedisServer, repo_factory: RepositoryFactory) -> RedisRepository:
+    repo = repo_factory.make(own_server.url, **FAST_FAILING)
     await repo.connect()
     return repo
 
@@ -97,9 +97,9 @@ async def test_restarted_server_forgets_the_lock(own_server: RedisServer, fragil
 
 
 async def test_waiters_get_the_error_when_redis_goes_away(
-    own_server: RedisServer, fragile: RedisRepository, make_repo: Callable[..., RedisRepository]
+    own_server: RedisServer, fragile: RedisRepository, repo_factory: RepositoryFactory
 ) -> None:
-    elsewhere = make_repo(own_server.url, **FAST_FAILING)  # the holder is another process
+    elsewhere = repo_factory.make(own_server.url, **FAST_FAILING)  # the holder is another process
     holder = DistributedLock(elsewhere, "outage", timeout=30)
     await holder.acquire()
 

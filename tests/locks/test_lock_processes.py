@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from lockkit import no_overlap
 
 from neuroglia.data.redis import DistributedLock, RedisRepository
-from neuroglia.data.redis.testing import RedisServer
+from neuroglia.data.redis.testing import RedisEndpoint
+from tests.support.locks import no_overlap
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -44,9 +44,11 @@ async def _send(process: asyncio.subprocess.Process, text: str) -> None:
     await process.stdin.drain()
 
 
-async def test_mutual_exclusion_across_processes(lock_server: RedisServer, redis_repo: RedisRepository) -> None:
+async def test_mutual_exclusion_across_processes(
+    redis_server: RedisEndpoint, redis_repository: RedisRepository
+) -> None:
     processes, tasks, rounds = 3, 5, 10
-    workers = [await _spawn("mutex", lock_server.url, "mx", str(tasks), str(rounds)) for _ in range(processes)]
+    workers = [await _spawn("mutex", redis_server.url, "mx", str(tasks), str(rounds)) for _ in range(processes)]
     try:
         for w in workers:
             assert await _read_line(w) == "READY"
@@ -63,7 +65,7 @@ async def test_mutual_exclusion_across_processes(lock_server: RedisServer, redis
     records = [r for out in outputs for r in out]
     assert len(records) == processes * tasks * rounds
     # The non-atomic increments lost nothing: one holder at a time.
-    assert int(await redis_repo.get_async("mx:counter") or 0) == processes * tasks * rounds
+    assert int(await redis_repository.get_async("mx:counter") or 0) == processes * tasks * rounds
     # No two holders overlapped (the clock is the same for every process).
     assert no_overlap([(entered, exited) for _, _, _, entered, exited in records])
     # Every process got turns while the others were busy.
@@ -74,13 +76,13 @@ async def test_mutual_exclusion_across_processes(lock_server: RedisServer, redis
     for _, _, requested, entered, _ in records:
         overtaken = sum(1 for e in entries if requested < e < entered)
         assert overtaken <= 3 * contenders
-    assert not await redis_repo.exists_async("mx")
+    assert not await redis_repository.exists_async("mx")
 
 
 async def test_paused_holder_loses_the_lock_and_its_late_write_is_refused(
-    lock_server: RedisServer, redis_repo: RedisRepository
+    redis_server: RedisEndpoint, redis_repository: RedisRepository
 ) -> None:
-    first = await _spawn("pause", lock_server.url, "paused", "paused:resource", "1.0")
+    first = await _spawn("pause", redis_server.url, "paused", "paused:resource", "1.0")
     try:
         line = await _read_line(first)
         assert line.startswith("ACQUIRED ")
@@ -88,7 +90,7 @@ async def test_paused_holder_loses_the_lock_and_its_late_write_is_refused(
         assert first.pid is not None
         os.kill(first.pid, signal.SIGSTOP)  # frozen: its watchdog cannot renew any more
         try:
-            second = DistributedLock(redis_repo, "paused", timeout=30, wait_timeout=20)
+            second = DistributedLock(redis_repository, "paused", timeout=30, wait_timeout=20)
             await second.acquire()  # granted once the first lease has run out
             assert second.fencing_token is not None
             assert second.fencing_token > first_token
@@ -108,8 +110,8 @@ async def test_paused_holder_loses_the_lock_and_its_late_write_is_refused(
     assert "lost" in report["lost_at_exit"]
     assert report["on_lost"]
     # The first holder's exit did not delete the second holder's key.
-    assert await redis_repo.get_async("paused") == second.token
+    assert await redis_repository.get_async("paused") == second.token
     assert await second.is_owned()
-    assert await redis_repo.get_async("paused:resource") == "written by the second holder"
+    assert await redis_repository.get_async("paused:resource") == "written by the second holder"
     await second.release()
-    assert not await redis_repo.exists_async("paused")
+    assert not await redis_repository.exists_async("paused")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
 
 import pytest
-from lockkit import eventually
 
 from neuroglia.data.redis import (
     CacheUnavailableError,
@@ -22,6 +20,8 @@ from neuroglia.data.redis import (
     Redlock,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.locks import eventually
+from tests.support.repositories import RepositoryFactory
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,19 +32,17 @@ FAST_FAILING = {
 
 
 @pytest.fixture
-async def repos(three_servers: list[RedisServer], make_repo: Callable[..., RedisRepository]) -> list[RedisRepository]:
-    made = [make_repo(server.url, **FAST_FAILING) for server in three_servers]
+async def repos(three_servers: list[RedisServer], repo_factory: RepositoryFactory) -> list[RedisRepository]:
+    made = [repo_factory.make(server.url, **FAST_FAILING) for server in three_servers]
     for repo in made:
         await repo.connect()
     return made
 
 
 @pytest.fixture
-async def other_client(
-    three_servers: list[RedisServer], make_repo: Callable[..., RedisRepository]
-) -> list[RedisRepository]:
+async def other_client(three_servers: list[RedisServer], repo_factory: RepositoryFactory) -> list[RedisRepository]:
     """The same three servers seen by another process."""
-    return [make_repo(server.url, **FAST_FAILING) for server in three_servers]
+    return [repo_factory.make(server.url, **FAST_FAILING) for server in three_servers]
 
 
 async def _holders(repos: list[RedisRepository], key: str) -> int:
@@ -200,8 +198,8 @@ async def _none_hold(repos: list[RedisRepository], key: str) -> bool:
     return await _holders(repos, key) == 0
 
 
-async def test_redlock_on_memory_servers(make_repo: Callable[..., RedisRepository]) -> None:
-    repos = [make_repo(f"memory://redlock-{uuid.uuid4().hex}") for _ in range(3)]
+async def test_redlock_on_memory_servers(repo_factory: RepositoryFactory) -> None:
+    repos = [repo_factory.make(f"memory://redlock-{uuid.uuid4().hex}") for _ in range(3)]
     lock = Redlock(repos, "mem", timeout=5, reentrant=True)
     async with lock, lock:
         assert await _holders(repos, "mem") == 3
@@ -212,8 +210,8 @@ async def test_redlock_on_memory_servers(make_repo: Callable[..., RedisRepositor
             await strict.acquire()
 
 
-async def test_redlock_arguments(make_repo: Callable[..., RedisRepository]) -> None:
-    repo = make_repo("memory://")
+async def test_redlock_arguments(repo_factory: RepositoryFactory) -> None:
+    repo = repo_factory.make("memory://")
     with pytest.raises(InvalidArgumentError):
         Redlock([], "k")
     with pytest.raises(InvalidArgumentError):

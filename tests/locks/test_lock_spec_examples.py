@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +22,8 @@ from typing import Any
 import pytest
 
 from neuroglia.data.redis import DistributedLock, LockTimeoutError, RedisConfig, RedisRepository
-from neuroglia.data.redis.testing import RedisServer
+from neuroglia.data.redis.testing import RedisEndpoint
+from tests.support.repositories import RepositoryFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -222,9 +222,9 @@ class KitchenQueueService:
 
 
 @pytest.fixture
-async def instances(lock_server: RedisServer, make_repo: Callable[..., RedisRepository]) -> list[ServiceProviderBase]:
+async def instances(redis_server: RedisEndpoint, repo_factory: RepositoryFactory) -> list[ServiceProviderBase]:
     """Three service instances, each with its own repository on the same flushed server."""
-    repos = [make_repo(lock_server.url) for _ in range(3)]
+    repos = [repo_factory.make(redis_server.url) for _ in range(3)]
     for repo in repos:
         await repo.connect()
     await repos[0].flushdb()
@@ -329,9 +329,9 @@ async def test_kitchen_stations_take_each_order_once_by_priority(instances: list
 @pytest.mark.integration
 class TestRedisIntegration:
     @pytest.fixture
-    async def redis_repository(self, lock_server: RedisServer):
+    async def redis_repository(self, redis_server: RedisEndpoint):
         config = RedisConfig(
-            host=f"redis://{lock_server.host}:{lock_server.port}/15",  # Test database (private server)
+            host=redis_server.config(db=15).redacted_url,  # Test database (private server)
             connection_pool_size=5,
         )
         redis = RedisRepository(config)

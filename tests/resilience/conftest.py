@@ -9,14 +9,13 @@ reason: a test that kills its server must own it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from faultkit import FakeClock
-from proxy import TcpProxy
 
-from neuroglia.data.redis import RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.faults import FakeClock
+from tests.support.proxy import TcpProxy
 
 
 @pytest.fixture
@@ -36,21 +35,6 @@ def debug_server() -> Iterator[RedisServer]:
     """A private redis-server that accepts DEBUG from loopback clients."""
     with RedisServer(args=["--enable-debug-command", "local"]) as srv:
         yield srv
-
-
-@pytest.fixture
-async def make_repo() -> AsyncIterator[Callable[..., RedisRepository]]:
-    """Build repositories (not yet connected) that are disconnected at the end of the test."""
-    made: list[RedisRepository] = []
-
-    def make(config: RedisConfig) -> RedisRepository:
-        repo = RedisRepository(config)
-        made.append(repo)
-        return repo
-
-    yield make
-    for repo in made:
-        await repo.disconnect()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from neuroglia.data.redis import (
 )
 
 if TYPE_CHECKING:
-    from faultkit import FakeClock
+    from tests.support.faults import FakeClock
 
 Events = list[tuple[CircuitState, CircuitState]]
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN

@@ -10,43 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from faultkit import fast_config, outcome
 
 from neuroglia.data.redis import (
     CacheException,
     CacheTimeoutError,
     CacheUnavailableError,
     CircuitState,
-    RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.faults import fast_config, outcome
+from tests.support.repositories import RepositoryFactory
 
 if TYPE_CHECKING:
-    from proxy import TcpProxy
+    from tests.support.proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-MakeRepo = Callable[..., RedisRepository]
 MARGIN = 0.75
 
 
-async def seed(server: RedisServer, make_repo: MakeRepo, count: int) -> dict[str, str]:
+async def seed(server: RedisServer, repo_factory: RepositoryFactory, count: int) -> dict[str, str]:
     """Write ``key<i> = value<i>`` directly to the server (not through the proxy)."""
-    direct = make_repo(fast_config(server.url))
+    direct = repo_factory.make(fast_config(server.url))
     values = {f"key{i}": f"value{i}" for i in range(count)}
     await direct.set_many_async(values)
     return values
 
 
 async def test_the_next_command_gets_its_own_reply_after_a_cancel_mid_read(
-    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+    server: RedisServer, proxy: TcpProxy, repo_factory: RepositoryFactory
 ) -> None:
-    values = await seed(server, make_repo, 50)
-    repo = make_repo(fast_config(proxy.url, max_connections=1))  # one connection: a stray reply would be read
+    values = await seed(server, repo_factory, 50)
+    repo = repo_factory.make(fast_config(proxy.url, max_connections=1))  # one connection: a stray reply would be read
     proxy.reply_delay = 0.004
     rng = random.Random(28858)
     cancelled = 0
@@ -74,10 +72,10 @@ async def test_the_next_command_gets_its_own_reply_after_a_cancel_mid_read(
 
 
 async def test_wait_for_timeouts_mid_read_never_cross_replies(
-    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+    server: RedisServer, proxy: TcpProxy, repo_factory: RepositoryFactory
 ) -> None:
-    values = await seed(server, make_repo, 40)
-    repo = make_repo(fast_config(proxy.url, max_connections=3))
+    values = await seed(server, repo_factory, 40)
+    repo = repo_factory.make(fast_config(proxy.url, max_connections=3))
     proxy.reply_delay = 0.003
     rng = random.Random(28859)
 
@@ -105,10 +103,10 @@ async def test_wait_for_timeouts_mid_read_never_cross_replies(
 
 
 async def test_the_operation_deadline_mid_read_never_crosses_replies(
-    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+    server: RedisServer, proxy: TcpProxy, repo_factory: RepositoryFactory
 ) -> None:
-    values = await seed(server, make_repo, 20)
-    repo = make_repo(fast_config(proxy.url, max_connections=1, operation_timeout=0.03, circuit_breaker=False))
+    values = await seed(server, repo_factory, 20)
+    repo = repo_factory.make(fast_config(proxy.url, max_connections=1, operation_timeout=0.03, circuit_breaker=False))
     proxy.reply_delay = 0.02
     hits = timeouts = 0
     for i in range(60):
@@ -129,10 +127,10 @@ async def test_the_operation_deadline_mid_read_never_crosses_replies(
 
 
 async def test_pipelines_cancelled_mid_read_never_cross_replies(
-    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+    server: RedisServer, proxy: TcpProxy, repo_factory: RepositoryFactory
 ) -> None:
-    values = await seed(server, make_repo, 30)
-    repo = make_repo(fast_config(proxy.url, max_connections=1))
+    values = await seed(server, repo_factory, 30)
+    repo = repo_factory.make(fast_config(proxy.url, max_connections=1))
     proxy.reply_delay = 0.003
     rng = random.Random(7)
     for i in range(60):
@@ -155,11 +153,11 @@ async def test_pipelines_cancelled_mid_read_never_cross_replies(
 
 
 async def test_a_thousand_cancelled_operations_leak_no_connection(
-    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+    server: RedisServer, proxy: TcpProxy, repo_factory: RepositoryFactory
 ) -> None:
-    values = await seed(server, make_repo, 20)
+    values = await seed(server, repo_factory, 20)
     max_connections = 5
-    repo = make_repo(fast_config(proxy.url, max_connections=max_connections))
+    repo = repo_factory.make(fast_config(proxy.url, max_connections=max_connections))
     proxy.reply_delay = 0.002
     rng = random.Random(1000)
     cancelled = 0
@@ -214,8 +212,10 @@ async def test_a_thousand_cancelled_operations_leak_no_connection(
 
 
 @pytest.mark.parametrize("retries", [0, 2])
-async def test_pool_exhausted_waits_then_raises(server: RedisServer, make_repo: MakeRepo, retries: int) -> None:
-    repo = make_repo(
+async def test_pool_exhausted_waits_then_raises(
+    server: RedisServer, repo_factory: RepositoryFactory, retries: int
+) -> None:
+    repo = repo_factory.make(
         fast_config(
             server.url,
             max_connections=2,
@@ -251,9 +251,9 @@ async def test_pool_exhausted_waits_then_raises(server: RedisServer, make_repo: 
 
 
 async def test_a_waiter_gets_the_connection_released_within_pool_timeout(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(fast_config(server.url, max_connections=1, pool_timeout=2.0, operation_timeout=3.0))
+    repo = repo_factory.make(fast_config(server.url, max_connections=1, pool_timeout=2.0, operation_timeout=3.0))
     await repo.set_async("menu", "margherita")
     holder = asyncio.create_task(repo.blpop_async("empty", timeout=0.3))
     await asyncio.sleep(0.05)
@@ -261,8 +261,10 @@ async def test_a_waiter_gets_the_connection_released_within_pool_timeout(
     assert await holder is None
 
 
-async def test_pipelines_and_commands_share_the_pool_bound(server: RedisServer, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(server.url, max_connections=2, pool_timeout=2.0, operation_timeout=3.0))
+async def test_pipelines_and_commands_share_the_pool_bound(
+    server: RedisServer, repo_factory: RepositoryFactory
+) -> None:
+    repo = repo_factory.make(fast_config(server.url, max_connections=2, pool_timeout=2.0, operation_timeout=3.0))
     await repo.set_async("menu", "margherita")
 
     async def pipeline_read() -> list[Any]:
@@ -287,8 +289,10 @@ async def test_pipelines_and_commands_share_the_pool_bound(server: RedisServer, 
     assert int(repo.connection_pool.in_use_connections) == 0
 
 
-async def test_cut_connections_through_the_proxy(server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(proxy.url, circuit_breaker=False))
+async def test_cut_connections_through_the_proxy(
+    server: RedisServer, proxy: TcpProxy, repo_factory: RepositoryFactory
+) -> None:
+    repo = repo_factory.make(fast_config(proxy.url, circuit_breaker=False))
     await repo.set_async("menu", "margherita")
     proxy.reply_delay = 0.05
     for _ in range(5):
@@ -302,9 +306,9 @@ async def test_cut_connections_through_the_proxy(server: RedisServer, proxy: Tcp
 
 
 async def test_a_silent_network_partition_is_bounded_by_the_deadline(
-    server: RedisServer, proxy: TcpProxy, make_repo: MakeRepo
+    server: RedisServer, proxy: TcpProxy, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(
+    repo = repo_factory.make(
         fast_config(proxy.url, max_connections=1, socket_timeout=0.3, operation_timeout=0.6, circuit_breaker=False)
     )
     await repo.set_async("menu", "margherita")
@@ -332,11 +336,11 @@ async def test_a_silent_network_partition_is_bounded_by_the_deadline(
     assert await repo.get_async("claim") == "me"
 
 
-async def test_a_full_pool_is_congestion_not_an_outage(server: RedisServer, make_repo: MakeRepo) -> None:
+async def test_a_full_pool_is_congestion_not_an_outage(server: RedisServer, repo_factory: RepositoryFactory) -> None:
     # Long blocking commands hold every connection of a healthy server: the other
     # callers wait, then get CacheTimeoutError; the breaker must not open, or it
     # would refuse every command for recovery_timeout while Redis is fine.
-    repo = make_repo(fast_config(server.url, max_connections=2, pool_timeout=0.1, retry_policy={"retries": 0}))
+    repo = repo_factory.make(fast_config(server.url, max_connections=2, pool_timeout=0.1, retry_policy={"retries": 0}))
     breaker = repo.circuit_breaker
     assert breaker is not None
     await repo.set_async("menu", "margherita")

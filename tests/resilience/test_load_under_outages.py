@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from faultkit import OPERATION_TIMEOUT, fast_config, wait_until_closed
 
 from neuroglia.data.redis import CacheException, CircuitOpenError, CircuitState, RedisRepository
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.faults import OPERATION_TIMEOUT, fast_config, wait_until_closed
+from tests.support.repositories import RepositoryFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-MakeRepo = Callable[..., RedisRepository]
 TASKS = 50
 # Scheduling noise for 50 tasks on a loaded 2-core machine.
 MARGIN = 0.75
@@ -68,8 +67,8 @@ async def worker(n: int, repo: RedisRepository, stop: asyncio.Event, tally: Tall
         await asyncio.sleep(rng.uniform(0.001, 0.01))
 
 
-async def test_fifty_tasks_through_two_kills_and_restarts(server: RedisServer, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(server.url))
+async def test_fifty_tasks_through_two_kills_and_restarts(server: RedisServer, repo_factory: RepositoryFactory) -> None:
+    repo = repo_factory.make(fast_config(server.url))
     breaker = repo.circuit_breaker
     assert breaker is not None
     stop = asyncio.Event()

@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from faultkit import fast_config
 from neuroglia.dependency_injection import ServiceCollection, ServiceProviderBase
 
 from neuroglia.data.redis import (
@@ -30,6 +29,7 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.faults import fast_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from faultkit import FakeClock
 from redis import exceptions as rex
 from redis._parsers.base import BaseParser
 
@@ -37,6 +36,7 @@ from neuroglia.data.redis import (
 )
 from neuroglia.data.redis.testing import MockTransport
 from neuroglia.data.redis.transport.redis_py import NotSentError, classify_error
+from tests.support.faults import FakeClock
 
 
 class ScriptedTransport(MockTransport):

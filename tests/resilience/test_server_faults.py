@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from faultkit import OPERATION_TIMEOUT, admin, fast_config, outcome, wait_until_closed
 
 from neuroglia.data.redis import (
     CacheCommandError,
@@ -25,13 +23,13 @@ from neuroglia.data.redis import (
     CacheUnavailableError,
     CircuitOpenError,
     CircuitState,
-    RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer, free_port
+from tests.support.faults import OPERATION_TIMEOUT, admin, fast_config, outcome, wait_until_closed
+from tests.support.repositories import RepositoryFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-MakeRepo = Callable[..., RedisRepository]
 # Scheduling noise on a loaded 2-core machine; the bounds themselves come from the config.
 MARGIN = 0.75
 
@@ -53,9 +51,9 @@ def assert_mapped(result: Any) -> None:
 
 
 async def test_server_killed_mid_request_raises_unavailable_within_the_timeout(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(fast_config(server.url, circuit_breaker=False))
+    repo = repo_factory.make(fast_config(server.url, circuit_breaker=False))
     await repo.set_async("menu", "margherita")
     for call in (lambda: repo.get_async("menu"), lambda: repo.incr_async("orders")):
         server.pause()  # the request is written and waits for its reply...
@@ -71,9 +69,9 @@ async def test_server_killed_mid_request_raises_unavailable_within_the_timeout(
 
 
 async def test_outage_opens_the_breaker_fails_fast_and_recovers_after_restart(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(fast_config(server.url))
+    repo = repo_factory.make(fast_config(server.url))
     breaker = repo.circuit_breaker
     assert breaker is not None
     events: list[tuple[CircuitState, CircuitState]] = []
@@ -131,11 +129,11 @@ async def test_outage_opens_the_breaker_fails_fast_and_recovers_after_restart(
 
 
 async def test_idle_connections_survive_a_restart_with_health_checks_on(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
     # Idle pooled connections point at the dead server; with health checks due, the
     # first command after the restart must still succeed, written once.
-    repo = make_repo(fast_config(server.url, health_check_interval=0.1, max_connections=4))
+    repo = repo_factory.make(fast_config(server.url, health_check_interval=0.1, max_connections=4))
     await asyncio.gather(*(repo.incr_async("warm") for _ in range(8)))
     assert int(repo.connection_pool.created_connections) >= 1
     server.kill()
@@ -148,9 +146,11 @@ async def test_idle_connections_survive_a_restart_with_health_checks_on(
 
 
 async def test_a_refused_connection_is_retried_transparently_when_the_server_comes_back(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(fast_config(server.url, circuit_breaker=False, retry_policy={"retries": 20, "retry_delay": 0.05}))
+    repo = repo_factory.make(
+        fast_config(server.url, circuit_breaker=False, retry_policy={"retries": 20, "retry_delay": 0.05})
+    )
     await repo.set_async("menu", "margherita")
     server.kill()
     task = asyncio.create_task(timed(repo.incr_async("orders")))  # never sent while refused: safe to resend
@@ -169,8 +169,8 @@ async def test_a_refused_connection_is_retried_transparently_when_the_server_com
 # -- frozen, paused, sleeping servers ----------------------------------------------
 
 
-async def test_sigstop_longer_than_the_read_timeout(server: RedisServer, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(server.url, circuit_breaker=False))
+async def test_sigstop_longer_than_the_read_timeout(server: RedisServer, repo_factory: RepositoryFactory) -> None:
+    repo = repo_factory.make(fast_config(server.url, circuit_breaker=False))
     await repo.set_async("k1", "v1")
     await repo.set_async("k2", "v2")
     server.pause()
@@ -190,9 +190,9 @@ async def test_sigstop_longer_than_the_read_timeout(server: RedisServer, make_re
 
 
 async def test_sigstop_with_the_breaker_opens_then_recovers_on_sigcont(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(fast_config(server.url, socket_timeout=0.2, operation_timeout=0.4))
+    repo = repo_factory.make(fast_config(server.url, socket_timeout=0.2, operation_timeout=0.4))
     breaker = repo.circuit_breaker
     assert breaker is not None
     await repo.set_async("menu", "margherita")
@@ -224,8 +224,10 @@ async def test_sigstop_with_the_breaker_opens_then_recovers_on_sigcont(
 
 
 @pytest.mark.parametrize(("pause_ms", "expect_timeout"), [(300, False), (2500, True)])
-async def test_client_pause(server: RedisServer, make_repo: MakeRepo, pause_ms: int, expect_timeout: bool) -> None:
-    repo = make_repo(fast_config(server.url, socket_timeout=1.0, operation_timeout=1.5, circuit_breaker=False))
+async def test_client_pause(
+    server: RedisServer, repo_factory: RepositoryFactory, pause_ms: int, expect_timeout: bool
+) -> None:
+    repo = repo_factory.make(fast_config(server.url, socket_timeout=1.0, operation_timeout=1.5, circuit_breaker=False))
     await repo.set_async("k1", "v1")
     await repo.set_async("k2", "v2")
     control = admin(server)
@@ -245,8 +247,8 @@ async def test_client_pause(server: RedisServer, make_repo: MakeRepo, pause_ms: 
         control.close()
 
 
-async def test_client_pause_write_lets_reads_through(server: RedisServer, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(server.url, socket_timeout=0.5, operation_timeout=0.8, circuit_breaker=False))
+async def test_client_pause_write_lets_reads_through(server: RedisServer, repo_factory: RepositoryFactory) -> None:
+    repo = repo_factory.make(fast_config(server.url, socket_timeout=0.5, operation_timeout=0.8, circuit_breaker=False))
     await repo.set_async("k", "v")
     control = admin(server)
     try:
@@ -263,8 +265,10 @@ async def test_client_pause_write_lets_reads_through(server: RedisServer, make_r
     assert await repo.get_async("k") == "w"
 
 
-async def test_debug_sleep(debug_server: RedisServer, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(debug_server.url, socket_timeout=0.3, operation_timeout=0.6, circuit_breaker=False))
+async def test_debug_sleep(debug_server: RedisServer, repo_factory: RepositoryFactory) -> None:
+    repo = repo_factory.make(
+        fast_config(debug_server.url, socket_timeout=0.3, operation_timeout=0.6, circuit_breaker=False)
+    )
     await repo.set_async("k1", "v1")
     await repo.set_async("k2", "v2")
     control = admin(debug_server)
@@ -300,9 +304,9 @@ def kill_clients(server: RedisServer, name: str) -> int:
 
 
 async def test_client_kill_of_idle_connections_reconnects_transparently(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(fast_config(server.url, client_name="resilience-kill", retry_policy={"retries": 0}))
+    repo = repo_factory.make(fast_config(server.url, client_name="resilience-kill", retry_policy={"retries": 0}))
     await asyncio.gather(*(repo.set_async(f"k{i}", str(i)) for i in range(10)))
     assert kill_clients(server, "resilience-kill") >= 1
     await asyncio.sleep(0.05)
@@ -312,8 +316,10 @@ async def test_client_kill_of_idle_connections_reconnects_transparently(
     assert await repo.get_async("orders") == "1"
 
 
-async def test_client_kill_mid_request_gives_a_mapped_error(server: RedisServer, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(server.url, client_name="resilience-kill-mid", circuit_breaker=False))
+async def test_client_kill_mid_request_gives_a_mapped_error(
+    server: RedisServer, repo_factory: RepositoryFactory
+) -> None:
+    repo = repo_factory.make(fast_config(server.url, client_name="resilience-kill-mid", circuit_breaker=False))
     await repo.set_async("menu", "margherita")
     waiting = asyncio.create_task(timed(repo.blpop_async("empty-queue", timeout=5)))
     await asyncio.sleep(0.2)
@@ -325,8 +331,8 @@ async def test_client_kill_mid_request_gives_a_mapped_error(server: RedisServer,
 
 
 @pytest.mark.parametrize("rounds", [5])
-async def test_client_kill_under_traffic(server: RedisServer, make_repo: MakeRepo, rounds: int) -> None:
-    repo = make_repo(fast_config(server.url, client_name="resilience-traffic", circuit_breaker=False))
+async def test_client_kill_under_traffic(server: RedisServer, repo_factory: RepositoryFactory, rounds: int) -> None:
+    repo = repo_factory.make(fast_config(server.url, client_name="resilience-traffic", circuit_breaker=False))
     await repo.set_async("menu", "margherita")
     for _ in range(rounds):
         tasks = [asyncio.create_task(timed(repo.get_async("menu"))) for _ in range(30)]
@@ -341,22 +347,24 @@ async def test_client_kill_under_traffic(server: RedisServer, make_repo: MakeRep
 # -- server states that cannot serve ---------------------------------------------
 
 
-async def test_readonly_replica_is_an_outage_not_a_command_error(make_repo: MakeRepo) -> None:
+async def test_readonly_replica_is_an_outage_not_a_command_error(repo_factory: RepositoryFactory) -> None:
     with RedisServer() as primary, RedisServer(args=["--replicaof", "127.0.0.1", str(primary.port)]) as replica:
-        repo = make_repo(fast_config(replica.url, circuit_breaker=False, retry_policy={"retries": 0}))
+        repo = repo_factory.make(fast_config(replica.url, circuit_breaker=False, retry_policy={"retries": 0}))
         result = await outcome(repo.incr_async("orders"))
         assert isinstance(result, CacheUnavailableError), result
         assert "READONLY" in str(result)
         assert not isinstance(result, CacheCommandError)
 
 
-async def test_masterdown_is_an_outage_and_counts_for_the_breaker(server: RedisServer, make_repo: MakeRepo) -> None:
+async def test_masterdown_is_an_outage_and_counts_for_the_breaker(
+    server: RedisServer, repo_factory: RepositoryFactory
+) -> None:
     control = admin(server)
     try:
         # A replica of a primary that does not exist, told not to serve stale data.
         control.config_set("replica-serve-stale-data", "no")
         control.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))
-        repo = make_repo(fast_config(server.url, retry_policy={"retries": 0}))
+        repo = repo_factory.make(fast_config(server.url, retry_policy={"retries": 0}))
         breaker = repo.circuit_breaker
         assert breaker is not None
         for _ in range(breaker.failure_threshold):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
-from faultkit import FakeClock, fast_config, outcome, wait_until_closed
 
 from neuroglia.data.redis import (
     CacheUnavailableError,
@@ -14,13 +11,11 @@ from neuroglia.data.redis import (
     ConfigurationError,
     FallbackPolicy,
     RedisConfig,
-    RedisRepository,
 )
 from neuroglia.data.redis.resilience import LastKnownGood
 from neuroglia.data.redis.testing import RedisServer
-
-MakeRepo = Callable[..., RedisRepository]
-
+from tests.support.faults import FakeClock, fast_config, outcome, wait_until_closed
+from tests.support.repositories import RepositoryFactory
 
 # -- the store -----------------------------------------------------------------------
 
@@ -65,9 +60,9 @@ def test_fallback_settings() -> None:
 @pytest.mark.integration
 @pytest.mark.timeout(30)
 async def test_a_read_is_answered_from_last_known_good_during_an_outage(
-    server: RedisServer, make_repo: MakeRepo
+    server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
-    repo = make_repo(fast_config(server.url, fallback={"max_entries": 100, "max_staleness": 60}))
+    repo = repo_factory.make(fast_config(server.url, fallback={"max_entries": 100, "max_staleness": 60}))
     breaker = repo.circuit_breaker
     assert breaker is not None
     await repo.set_async("menu:margherita", '{"price": 9.5}')
@@ -100,8 +95,8 @@ async def test_a_read_is_answered_from_last_known_good_during_an_outage(
 
 @pytest.mark.integration
 @pytest.mark.timeout(30)
-async def test_without_the_fallback_an_outage_raises(server: RedisServer, make_repo: MakeRepo) -> None:
-    repo = make_repo(fast_config(server.url))
+async def test_without_the_fallback_an_outage_raises(server: RedisServer, repo_factory: RepositoryFactory) -> None:
+    repo = repo_factory.make(fast_config(server.url))
     await repo.set_async("menu", "margherita")
     assert await repo.get_async("menu") == "margherita"
     server.kill()

@@ -9,17 +9,14 @@ server is: see ``securitykit.py``.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trustme
-from securitykit import AclServer, RepoFactory, TlsFiles, TlsServer, acl_server_args, start_tls_server
 
-from neuroglia.data.redis import RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.security import AclServer, TlsFiles, TlsServer, acl_server_args, start_tls_server
 
 
 @pytest.fixture(scope="session")
@@ -83,33 +80,3 @@ def acl_server() -> Iterator[AclServer]:
         yield AclServer(server)
     finally:
         server.close()
-
-
-@pytest.fixture(scope="session")
-def plain_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
-async def make_repo(request: pytest.FixtureRequest, plain_server: RedisServer) -> AsyncIterator[RepoFactory]:
-    """Build connected repositories sharing one clean database: a private memory:// server or ``plain``."""
-    url = f"memory://security-{uuid.uuid4().hex}" if request.param == "memory" else plain_server.url
-    made: list[RedisRepository] = []
-
-    async def make(**settings: Any) -> RedisRepository:
-        repo = RedisRepository(RedisConfig(url=url, **settings))
-        await repo.connect()
-        made.append(repo)
-        return repo
-
-    await (await make()).flushdb()
-    try:
-        yield make
-    finally:
-        for repo in reversed(made):
-            await repo.disconnect()

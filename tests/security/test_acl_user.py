@@ -15,8 +15,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from repokit import clean_repository
-from securitykit import APP_PASSWORD, APP_USER, STRICT_USER
 
 from neuroglia.data.redis import (
     CacheAuthenticationError,
@@ -43,9 +41,11 @@ from neuroglia.data.redis.demo.sections import (
     PizzaAnalyticsService,
     ServiceProvider,
 )
+from tests.support.repositories import clean_repository
+from tests.support.security import APP_PASSWORD, APP_USER, STRICT_USER
 
 if TYPE_CHECKING:
-    from securitykit import AclServer
+    from tests.support.security import AclServer
 
 
 def app_config(acl: AclServer, user: str = APP_USER, **settings: Any) -> RedisConfig:

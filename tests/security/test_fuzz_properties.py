@@ -17,7 +17,7 @@ import pickle
 import string
 from collections import Counter
 from collections.abc import Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
@@ -40,9 +40,7 @@ from neuroglia.data.redis import (
     build_pattern,
     escape_pattern,
 )
-
-if TYPE_CHECKING:
-    from neuroglia.data.redis.testing import RedisServer
+from neuroglia.data.redis.testing import RedisEndpoint
 
 T = TypeVar("T")
 GENERATED: Counter[str] = Counter()
@@ -91,9 +89,9 @@ def loop() -> Iterator[Loop]:
 
 
 @pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
-def backend(request: pytest.FixtureRequest, loop: Loop, plain_server: RedisServer) -> str:
+def backend(request: pytest.FixtureRequest, loop: Loop, redis_server: RedisEndpoint) -> str:
     """The URL of a clean backend: a private memory:// server, or the ``plain`` server's db 3."""
-    url = "memory://fuzz" if request.param == "memory" else plain_server.url[: -len("/0")] + "/3"
+    url = "memory://fuzz" if request.param == "memory" else redis_server.url[: -len("/0")] + "/3"
     loop.run(loop.repo(f"{request.param}:admin", url).flushdb())
     return url
 

@@ -1,6 +1,6 @@
 """Key injection: untrusted key parts can neither widen a pattern nor reach another key.
 
-Runs on memory:// and on a private redis-server (``make_repo``).
+Runs on memory:// and on a private redis-server (``repo_factory``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from neuroglia.data.redis import (
 )
 
 if TYPE_CHECKING:
-    from securitykit import RepoFactory
+    from tests.support.repositories import RepositoryFactory
 
 HOSTILE_IDS = ["*", "?", "[a-z]*", "\\", "42:*", "42:admin", "%3A", "a%", "", " ", "\n", "\x00", "ü*", "[", "]"]
 
@@ -60,8 +60,10 @@ def test_build_key_refuses_bad_parts(parts: tuple[Any, ...], problem: str) -> No
 
 
 @pytest.mark.parametrize("hostile", [h for h in HOSTILE_IDS if h])
-async def test_a_hostile_id_cannot_widen_a_pattern_delete(make_repo: RepoFactory, hostile: str) -> None:
-    repo = await make_repo(key_prefix="app:")
+async def test_a_hostile_id_cannot_widen_a_pattern_delete(
+    repo_factory: RepositoryFactory, hostile: str, backend_url: str
+) -> None:
+    repo = await repo_factory(key_prefix="app:")
     victims = [build_key("orders", "42", "a"), build_key("orders", "43", "b"), "orders:42", "ordersX"]
     for key in victims:
         await repo.set_async(key, "keep")
@@ -75,8 +77,8 @@ async def test_a_hostile_id_cannot_widen_a_pattern_delete(make_repo: RepoFactory
     assert [k async for k in repo.scan_async(f"user:{escape_pattern(hostile)}:*")] == [f"user:{hostile}:x"]
 
 
-async def test_unescaped_patterns_are_the_danger(make_repo: RepoFactory) -> None:
-    repo = await make_repo()
+async def test_unescaped_patterns_are_the_danger(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    repo = await repo_factory()
     for customer in ("1", "2", "3"):
         await repo.set_async(f"orders:{customer}:cart", "x")
     hostile = "*"
@@ -90,8 +92,8 @@ class Profile:
     role: str
 
 
-async def test_hash_repository_ids_cannot_reach_other_keys(make_repo: RepoFactory) -> None:
-    repo = await make_repo()
+async def test_hash_repository_ids_cannot_reach_other_keys(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    repo = await repo_factory()
     profiles = RedisHashRepository[Profile](repo, Profile, key_prefix="profile")
     admins = RedisHashRepository[Profile](repo, Profile, key_prefix="profile:admin")
     await admins.add_async(Profile("1", "admin"))
@@ -104,8 +106,10 @@ async def test_hash_repository_ids_cannot_reach_other_keys(make_repo: RepoFactor
     assert profiles.key("100%") == "profile:100%25"
 
 
-async def test_keys_with_separators_glob_and_control_characters_round_trip(make_repo: RepoFactory) -> None:
-    repo = await make_repo(key_prefix="app:")
+async def test_keys_with_separators_glob_and_control_characters_round_trip(
+    repo_factory: RepositoryFactory, backend_url: str
+) -> None:
+    repo = await repo_factory(key_prefix="app:")
     for hostile in [h for h in HOSTILE_IDS if h]:
         key = build_key("k", hostile)
         await repo.set_async(key, hostile)

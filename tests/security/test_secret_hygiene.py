@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 import prometheus_client
 import pytest
-from securitykit import ADMIN_PASSWORD, APP_PASSWORD, APP_USER, acl_server_args, sha256_password
 
 from neuroglia.data.redis import (
     CacheException,
@@ -35,9 +34,10 @@ from neuroglia.data.redis import (
 )
 from neuroglia.data.redis.demo import run_demo
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.security import ADMIN_PASSWORD, APP_PASSWORD, APP_USER, acl_server_args, sha256_password
 
 if TYPE_CHECKING:
-    from securitykit import TlsServer
+    from tests.support.security import TlsServer
 
 # A password that needs percent-encoding in a URL: '@', '/', ':', '#', '?', '%' and a space.
 SPECIAL_USER = "special"

@@ -23,7 +23,7 @@ from neuroglia.data.redis import (
 )
 
 if TYPE_CHECKING:
-    from securitykit import TlsServer
+    from tests.support.security import TlsServer
 
 
 def tls_repo(url: str, **settings: Any) -> RedisRepository:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from repokit import clean_repository
 
 from neuroglia.data.redis import (
     InvalidArgumentError,
@@ -16,18 +15,18 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.core import arguments as repository_module
+from neuroglia.data.redis.testing import RedisEndpoint
+from tests.support.repositories import clean_repository
 
 if TYPE_CHECKING:
-    from securitykit import RepoFactory
-
-    from neuroglia.data.redis.testing import RedisServer
+    from tests.support.repositories import RepositoryFactory
 
 LIMIT = 512 * 1024 * 1024
 
 
 @pytest.fixture
-async def real(plain_server: RedisServer) -> AsyncIterator[RedisRepository]:
-    async with clean_repository(RedisConfig(url=plain_server.url, connection_pool={"socket_timeout": 30})) as repo:
+async def real(redis_server: RedisEndpoint) -> AsyncIterator[RedisRepository]:
+    async with clean_repository(RedisConfig(url=redis_server.url, connection_pool={"socket_timeout": 30})) as repo:
         yield repo
 
 
@@ -58,9 +57,9 @@ async def test_oversized_values_are_refused_before_reaching_the_server(real: Red
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
-async def test_the_limit_is_exact(backend: str, plain_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_limit_is_exact(backend: str, redis_server: RedisEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the limit scaled down, a value of exactly the limit passes and one byte more does not."""
-    url = "memory://" if backend == "memory" else plain_server.url
+    url = "memory://" if backend == "memory" else redis_server.url
     monkeypatch.setattr(repository_module, "MAX_VALUE_BYTES", 1024)
     async with RedisRepository(RedisConfig(url=url)) as repo:
         await repo.set_async("limits:exact", b"x" * 1024)
@@ -95,9 +94,9 @@ async def test_large_binary_values_round_trip_on_a_real_server(real: RedisReposi
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_lone_surrogates_are_refused_and_the_connection_stays_usable(
-    backend: str, plain_server: RedisServer
+    backend: str, redis_server: RedisEndpoint
 ) -> None:
-    url = "memory://" if backend == "memory" else plain_server.url
+    url = "memory://" if backend == "memory" else redis_server.url
     async with RedisRepository(RedisConfig(url=url)) as repo:
         for attempt in (
             lambda: repo.set_async("surrogate:\ud800", "v"),
@@ -112,8 +111,8 @@ async def test_lone_surrogates_are_refused_and_the_connection_stays_usable(
         await repo.delete_async("surrogate:ok")
 
 
-async def test_hash_entities_with_any_text(make_repo: RepoFactory) -> None:
-    repo = await make_repo()
+async def test_hash_entities_with_any_text(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    repo = await repo_factory()
     things = RedisHashRepository[dict](repo, dict, key_prefix="thing")  # type: ignore[type-arg]
     entity = {"id": "ü:*\n", "text": "\x00\U0001f355\r\n*", "list": ["\u2028", "\ufeff", "a\x00b"]}
     await things.add_async(entity)

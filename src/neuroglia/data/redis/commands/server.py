@@ -75,5 +75,5 @@ class ServerOperations(ServerCommands):
         """
         script = self._scripts.get(source)
         if script is None:
-            script = self._scripts[source] = Script(self._executor, self._arg, self._reply, source)
+            script = self._scripts[source] = Script(self, source)
         return script

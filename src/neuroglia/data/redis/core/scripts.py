@@ -14,10 +14,9 @@ from importlib import resources
 from typing import Any
 
 from ..exceptions import CacheCommandError, InvalidArgumentError
-from .arguments import Arguments, Key, ScalarValue
+from .arguments import Key, ScalarValue
 from .command import Command
-from .executor import Executor
-from .replies import Replies
+from .family import Family
 
 __all__ = ["Script", "lua_source"]
 
@@ -39,12 +38,12 @@ class Script:
 
     __slots__ = ("_arguments", "_executor", "_loaded", "_replies", "sha", "source")
 
-    def __init__(self, executor: Executor, arguments: Arguments, replies: Replies, source: str) -> None:
+    def __init__(self, repository: Family, source: str) -> None:
         if not isinstance(source, str) or not source.strip():
             raise InvalidArgumentError("a script must be a non-empty str")
-        self._executor = executor
-        self._arguments = arguments
-        self._replies = replies
+        self._executor = repository._executor
+        self._arguments = repository._arg
+        self._replies = repository._reply
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
         self._loaded = False

@@ -14,12 +14,8 @@ from ..commands import (
     SortedSetCommands,
     StringCommands,
 )
-from ..core.arguments import Arguments
 from ..core.command import Command, CommandQueue
-from ..core.executor import Executor
-from ..core.replies import Replies
 from ..exceptions import CacheException, InvalidArgumentError
-from ..serialization.envelope import EnvelopeSerializer
 
 __all__ = ["Pipeline"]
 
@@ -52,19 +48,12 @@ class Pipeline(
 
     _command_mode: ClassVar[Literal["run", "queue"] | None] = "queue"
 
-    def __init__(
-        self,
-        executor: Executor,
-        arguments: Arguments,
-        replies: Replies,
-        codec: EnvelopeSerializer,
-        *,
-        transaction: bool,
-    ) -> None:
-        self._executor = executor
-        self._arg = arguments
-        self._reply = replies
-        self._codec = codec
+    def __init__(self, repository: StringCommands, *, transaction: bool) -> None:
+        # The repository's own checks, reply decoding and executor.
+        self._executor = repository._executor
+        self._arg = repository._arg
+        self._reply = repository._reply
+        self._codec = repository._codec
         self.transaction = transaction
         self._commands: list[Command[Any]] = []
         self.results: list[Any] | None = None

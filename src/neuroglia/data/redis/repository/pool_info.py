@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from ..observability.awaitable import AwaitableInt
 from ..transport.contract import PoolStats
+
+
+class _HasPool(Protocol):
+    def _pool_stats(self) -> PoolStats: ...
 
 __all__ = ["ConnectionPoolInfo"]
 
@@ -19,8 +23,8 @@ class ConnectionPoolInfo:
 
     __slots__ = ("_stats",)
 
-    def __init__(self, stats: Callable[[], PoolStats]) -> None:
-        self._stats = stats
+    def __init__(self, repository: _HasPool) -> None:
+        self._stats = repository._pool_stats
 
     @property
     def created_connections(self) -> AwaitableInt:

@@ -84,7 +84,7 @@ class RedisRepository(
         self._scripts: dict[str, Script] = {}
         self._attachments: dict[type[Any], Any] = {}
         self._state = _State.IDLE
-        self._pool_info = ConnectionPoolInfo(self._pool_stats)
+        self._pool_info = ConnectionPoolInfo(self)
         breaker = CircuitBreakerPolicy.coerce(self._config.circuit_breaker)
         metrics = CacheMetrics(self._config.metrics_prefix) if self._config.enable_metrics else None
         if metrics is not None and breaker is not None:
@@ -232,7 +232,7 @@ class RedisRepository(
         ``MULTI``/``EXEC`` block: see :meth:`transaction` for what that
         guarantees.
         """
-        return Pipeline(self._executor, self._arg, self._reply, self._codec, transaction=transaction)
+        return Pipeline(self, transaction=transaction)
 
     def transaction(self) -> Pipeline:
         """A ``MULTI``/``EXEC`` pipeline: no other client sees part of it.
@@ -242,7 +242,7 @@ class RedisRepository(
         (``WRONGTYPE``) fails alone, and the commands before and after it
         still apply. Each command's outcome is in the results.
         """
-        return Pipeline(self._executor, self._arg, self._reply, self._codec, transaction=True)
+        return Pipeline(self, transaction=True)
 
     escape_pattern = staticmethod(escape_pattern)
     build_key = staticmethod(build_key)

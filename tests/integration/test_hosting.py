@@ -29,7 +29,6 @@ from neuroglia.dependency_injection import ServiceCollection, ServiceProviderBas
 from neuroglia.hosting.abstractions import ApplicationSettings, HostedService
 from neuroglia.hosting.web import WebApplicationBuilder
 from neuroglia.observability.health_checks import HealthCheckProvider
-from repokit import clean_repository
 
 import neuroglia.data.redis as package
 from neuroglia.data.redis import (
@@ -42,6 +41,7 @@ from neuroglia.data.redis import (
 )
 from neuroglia.data.redis.integration import hosting
 from neuroglia.data.redis.testing import RedisEndpoint, RedisServer
+from tests.support.repositories import clean_repository
 
 PAGE_PASSWORD = "your_redis_password"
 

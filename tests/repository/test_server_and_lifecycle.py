@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from neuroglia.data.redis import ConnectionPoolInfo, RedisConfig, RedisRepository
-
-RepoFactory = Callable[..., Awaitable[RedisRepository]]
+from tests.support.repositories import RepositoryFactory
 
 
 async def test_ping(backend: RedisRepository) -> None:
@@ -49,7 +47,9 @@ async def test_memory_usage(backend: RedisRepository) -> None:
     assert await backend.memory_usage("missing") == 0
 
 
-async def test_connect_disconnect_and_reconnect(backend_kind: str, repo_factory: RepoFactory) -> None:
+async def test_connect_disconnect_and_reconnect(
+    backend_kind: str, repo_factory: RepositoryFactory, backend_url: str
+) -> None:
     repo = await repo_factory()
     assert repo.is_connected is True
     await repo.disconnect()
@@ -98,7 +98,7 @@ async def test_connection_pool_figures(backend: RedisRepository) -> None:
     assert await pool.max_connections == backend.config.pool.max_connections
 
 
-async def test_connections_are_reused_and_counted_while_lent(repo_factory: RepoFactory) -> None:
+async def test_connections_are_reused_and_counted_while_lent(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory(connection_pool_size=4)
     pool = repo.connection_pool
     for n in range(20):
@@ -121,7 +121,7 @@ async def test_connections_are_reused_and_counted_while_lent(repo_factory: RepoF
     assert await pool.available_connections == 4
 
 
-async def test_pool_size_from_config(repo_factory: RepoFactory) -> None:
+async def test_pool_size_from_config(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory(connection_pool_size=3)
     assert await repo.connection_pool.max_connections == 3
 

@@ -21,13 +21,14 @@ from urllib.parse import quote
 
 import msgpack
 import pytest
-from repokit import clean_repository
 
 from neuroglia.data.redis import (
     RedisConfig,
     RedisRepository,
     SerializationStrategy,  # noqa: F401  (the page's Custom Serialization imports it)
 )
+from neuroglia.data.redis.testing import RedisEndpoint
+from tests.support.repositories import clean_repository
 
 
 class ServiceProviderBase:
@@ -339,14 +340,14 @@ class CustomSerializationService:
 
 
 @pytest.fixture
-def service_provider(redis_repository_real: RedisRepository) -> ServiceProviderBase:
-    return ServiceProviderBase(redis_repository_real)
+def service_provider(redis_repository: RedisRepository) -> ServiceProviderBase:
+    return ServiceProviderBase(redis_repository)
 
 
 @pytest.fixture
-async def bytes_repository(redis_url: str) -> AsyncIterator[RedisRepository]:
+async def bytes_repository(redis_server: RedisEndpoint) -> AsyncIterator[RedisRepository]:
     """The real server with ``decode_responses=False`` (bytes everywhere)."""
-    async with clean_repository(RedisConfig(url=redis_url, decode_responses=False)) as repo:
+    async with clean_repository(RedisConfig(url=redis_server.url, decode_responses=False)) as repo:
         yield repo
 
 
@@ -371,48 +372,44 @@ class TestSimpleCacheOperations:
         service.load_menu_item_from_db = load_menu_item_from_db  # type: ignore[attr-defined]
         return service
 
-    async def test_cache_and_read_back(
-        self, menu_service: MenuCacheService, redis_repository_real: RedisRepository
-    ) -> None:
+    async def test_cache_and_read_back(self, menu_service: MenuCacheService, redis_repository: RedisRepository) -> None:
         await menu_service.cache_menu_item("margherita", MENU["margherita"])
         key = "mario_pizzeria:menu:item:margherita"
-        assert json.loads(await redis_repository_real.get_async(key)) == MENU["margherita"]
-        assert 24 * 3600 - 5 <= await redis_repository_real.ttl_async(key) <= 24 * 3600
+        assert json.loads(await redis_repository.get_async(key)) == MENU["margherita"]
+        assert 24 * 3600 - 5 <= await redis_repository.ttl_async(key) <= 24 * 3600
         assert await menu_service.get_cached_menu_item("margherita") == MENU["margherita"]
         assert menu_service.db_loads == []  # type: ignore[attr-defined]
 
     async def test_miss_loads_and_caches(
-        self, menu_service: MenuCacheService, redis_repository_real: RedisRepository
+        self, menu_service: MenuCacheService, redis_repository: RedisRepository
     ) -> None:
         assert await menu_service.get_cached_menu_item("pepperoni") == MENU["pepperoni"]
         assert await menu_service.get_cached_menu_item("pepperoni") == MENU["pepperoni"]
         assert menu_service.db_loads == ["pepperoni"]  # type: ignore[attr-defined]
-        assert await redis_repository_real.exists_async("mario_pizzeria:menu:item:pepperoni")
+        assert await redis_repository.exists_async("mario_pizzeria:menu:item:pepperoni")
         assert await menu_service.get_cached_menu_item("unknown") is None
-        assert await redis_repository_real.exists_async("mario_pizzeria:menu:item:unknown") is False
+        assert await redis_repository.exists_async("mario_pizzeria:menu:item:unknown") is False
 
-    async def test_custom_ttl(self, menu_service: MenuCacheService, redis_repository_real: RedisRepository) -> None:
+    async def test_custom_ttl(self, menu_service: MenuCacheService, redis_repository: RedisRepository) -> None:
         await menu_service.cache_menu_item("diavola", MENU["diavola"], ttl_hours=1)
-        assert 3590 <= await redis_repository_real.ttl_async("mario_pizzeria:menu:item:diavola") <= 3600
+        assert 3590 <= await redis_repository.ttl_async("mario_pizzeria:menu:item:diavola") <= 3600
 
-    async def test_invalidate_one_item(
-        self, menu_service: MenuCacheService, redis_repository_real: RedisRepository
-    ) -> None:
+    async def test_invalidate_one_item(self, menu_service: MenuCacheService, redis_repository: RedisRepository) -> None:
         for item_id, item in MENU.items():
             await menu_service.cache_menu_item(item_id, item)
         await menu_service.invalidate_menu_cache("margherita")
-        assert await redis_repository_real.exists_async("mario_pizzeria:menu:item:margherita") is False
-        assert await redis_repository_real.exists_async("mario_pizzeria:menu:item:pepperoni") is True
+        assert await redis_repository.exists_async("mario_pizzeria:menu:item:margherita") is False
+        assert await redis_repository.exists_async("mario_pizzeria:menu:item:pepperoni") is True
 
     async def test_invalidate_all_items_leaves_other_keys(
-        self, menu_service: MenuCacheService, redis_repository_real: RedisRepository
+        self, menu_service: MenuCacheService, redis_repository: RedisRepository
     ) -> None:
         for item_id, item in MENU.items():
             await menu_service.cache_menu_item(item_id, item)
-        await redis_repository_real.set_async("mario_pizzeria:menu:categories", "[]")
-        await redis_repository_real.set_async("mario_pizzeria:orders:1", "{}")
+        await redis_repository.set_async("mario_pizzeria:menu:categories", "[]")
+        await redis_repository.set_async("mario_pizzeria:orders:1", "{}")
         await menu_service.invalidate_menu_cache()
-        remaining = {key async for key in redis_repository_real.scan_async("*")}
+        remaining = {key async for key in redis_repository.scan_async("*")}
         assert remaining == {"mario_pizzeria:menu:categories", "mario_pizzeria:orders:1"}
         assert menu_service.db_loads == []  # type: ignore[attr-defined]
         assert await menu_service.get_cached_menu_item("diavola") == MENU["diavola"]
@@ -422,7 +419,7 @@ class TestSimpleCacheOperations:
 @pytest.mark.integration
 class TestCustomerSessionManagement:
     async def test_session_lifecycle(
-        self, service_provider: ServiceProviderBase, redis_repository_real: RedisRepository
+        self, service_provider: ServiceProviderBase, redis_repository: RedisRepository
     ) -> None:
         service = CustomerSessionService(service_provider)
         assert await service.get_customer_session("c42") is None
@@ -436,7 +433,7 @@ class TestCustomerSessionManagement:
         assert session["cart_items"] == [{"pizza": "margherita", "qty": 1}]
         assert session["preferences"] == {"crust": "thin"}
         assert datetime.fromisoformat(session["login_time"])
-        assert 4 * 3600 - 5 <= await redis_repository_real.ttl_async("mario_pizzeria:sessions:c42") <= 4 * 3600
+        assert 4 * 3600 - 5 <= await redis_repository.ttl_async("mario_pizzeria:sessions:c42") <= 4 * 3600
 
         cart = [{"pizza": "margherita", "qty": 2}, {"pizza": "diavola", "qty": 1}]
         await service.update_customer_cart("c42", cart)
@@ -458,7 +455,7 @@ class TestCustomerSessionManagement:
 @pytest.mark.integration
 class TestKitchenQueueManagement:
     async def test_priority_queue(
-        self, service_provider: ServiceProviderBase, redis_repository_real: RedisRepository
+        self, service_provider: ServiceProviderBase, redis_repository: RedisRepository
     ) -> None:
         kitchen = KitchenQueueService(service_provider)
         assert await kitchen.get_next_order("oven-1") is None
@@ -466,16 +463,16 @@ class TestKitchenQueueManagement:
         await kitchen.add_order_to_queue("order-1", priority=1)
         await kitchen.add_order_to_queue("order-2", priority=5)
         await kitchen.add_order_to_queue("order-3", priority=3)
-        assert await redis_repository_real.zcard_async(kitchen.queue_key) == 3
+        assert await redis_repository.zcard_async(kitchen.queue_key) == 3
 
         first = await kitchen.get_next_order("oven-1")
         assert first["order_id"] == "order-2"
         assert first["priority"] == 5
         second = await kitchen.get_next_order("oven-2")
         assert second["order_id"] == "order-3"
-        assert await redis_repository_real.zcard_async(kitchen.queue_key) == 1
+        assert await redis_repository.zcard_async(kitchen.queue_key) == 1
 
-        processing = await redis_repository_real.hgetall_async(kitchen.processing_key)
+        processing = await redis_repository.hgetall_async(kitchen.processing_key)
         assert set(processing) == {"order-2", "order-3"}
         started = json.loads(processing["order-2"])
         assert started["kitchen_station"] == "oven-1"
@@ -483,14 +480,14 @@ class TestKitchenQueueManagement:
         assert datetime.fromisoformat(started["started_at"])
 
         await kitchen.complete_order_processing("order-2")
-        assert await redis_repository_real.hkeys_async(kitchen.processing_key) == ["order-3"]
+        assert await redis_repository.hkeys_async(kitchen.processing_key) == ["order-3"]
 
         last = await kitchen.get_next_order("oven-1")
         assert last["order_id"] == "order-1"
         assert await kitchen.get_next_order("oven-1") is None
         await kitchen.complete_order_processing("order-3")
         await kitchen.complete_order_processing("order-1")
-        assert await redis_repository_real.exists_async(kitchen.processing_key) is False
+        assert await redis_repository.exists_async(kitchen.processing_key) is False
 
 
 @pytest.mark.integration
@@ -530,7 +527,7 @@ class TestRealTimeAnalytics:
         assert 7 * 86400 - 5 <= ttl <= 7 * 86400
 
     async def test_default_config_gives_str(
-        self, service_provider: ServiceProviderBase, redis_repository_real: RedisRepository
+        self, service_provider: ServiceProviderBase, redis_repository: RedisRepository
     ) -> None:
         # With the default decode_responses=True the names are already str:
         # a caller reads them directly, and the page's ``.decode()`` is not needed.
@@ -538,9 +535,7 @@ class TestRealTimeAnalytics:
         await analytics.track_popular_pizzas("Margherita")
         await analytics.track_popular_pizzas("Margherita")
         await analytics.track_popular_pizzas("Diavola")
-        top = await redis_repository_real.zrevrange_async(
-            "mario_pizzeria:analytics:pizza_popularity", 0, 9, withscores=True
-        )
+        top = await redis_repository.zrevrange_async("mario_pizzeria:analytics:pizza_popularity", 0, 9, withscores=True)
         assert top == [("Margherita", 2.0), ("Diavola", 1.0)]
         assert [{"name": pizza, "order_count": int(score)} for pizza, score in top] == [
             {"name": "Margherita", "order_count": 2},
@@ -556,7 +551,7 @@ class TestRealTimeAnalytics:
 @pytest.mark.integration
 class TestCustomerSegmentation:
     async def test_segments_and_campaign(
-        self, service_provider: ServiceProviderBase, redis_repository_real: RedisRepository
+        self, service_provider: ServiceProviderBase, redis_repository: RedisRepository
     ) -> None:
         segments = CustomerSegmentationService(service_provider)
         for customer in ("c1", "c2", "c3"):
@@ -569,13 +564,13 @@ class TestCustomerSegmentation:
         assert await segments.get_segment_customers("nobody") == set()
         assert await segments.find_overlapping_customers("vip", "vegetarian") == {"c2", "c3"}
         assert await segments.find_overlapping_customers("vip", "weekday") == set()
-        ttl = await redis_repository_real.ttl_async("mario_pizzeria:segments:vip")
+        ttl = await redis_repository.ttl_async("mario_pizzeria:segments:vip")
         assert 30 * 86400 - 5 <= ttl <= 30 * 86400
 
         assert await segments.create_targeted_campaign(["vip", "vegetarian", "weekday"], "spring") == 5
         campaign_key = "mario_pizzeria:segments:campaign:spring"
-        assert await redis_repository_real.smembers_async(campaign_key) == {"c1", "c2", "c3", "c4", "c5"}
-        assert 7 * 86400 - 5 <= await redis_repository_real.ttl_async(campaign_key) <= 7 * 86400
+        assert await redis_repository.smembers_async(campaign_key) == {"c1", "c2", "c3", "c4", "c5"}
+        assert 7 * 86400 - 5 <= await redis_repository.ttl_async(campaign_key) <= 7 * 86400
 
 
 @pytest.mark.integration
@@ -595,12 +590,12 @@ class TestCustomSerialization:
         assert await service.get_complex_object("pk:missing") is None
 
     async def test_payloads_are_stored_byte_for_byte(
-        self, service_provider: ServiceProviderBase, redis_repository_real: RedisRepository
+        self, service_provider: ServiceProviderBase, redis_repository: RedisRepository
     ) -> None:
         service = CustomSerializationService(service_provider)
         data = {"a": list(range(20))}
         await service.cache_with_msgpack("mp:raw", data)
-        assert await redis_repository_real.get_async("mp:raw") == msgpack.packb(data)
+        assert await redis_repository.get_async("mp:raw") == msgpack.packb(data)
 
 
 # --------------------------------------------------------------------------------
@@ -611,8 +606,8 @@ class TestCustomSerialization:
 
 
 @pytest.fixture
-def test_database_url(redis_server_config: RedisConfig) -> str:
-    server = redis_server_config
+def test_database_url(redis_server: RedisEndpoint) -> str:
+    server = RedisConfig(url=redis_server.url)
     auth = ""
     if server.password:
         auth = f"{quote(server.username or '', safe='')}:{quote(server.password, safe='')}@"

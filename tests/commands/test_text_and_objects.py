@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import msgpack
@@ -19,8 +18,7 @@ from neuroglia.data.redis import (
     SerializationError,
     SerializationStrategy,
 )
-
-RepoFactory = Callable[..., Awaitable[RedisRepository]]
+from tests.support.repositories import RepositoryFactory
 
 NOT_UTF8 = b"\xff\xfe\x00\x80pizza\xc3"
 
@@ -77,7 +75,7 @@ async def test_msgpack_and_pickle_payloads_survive_the_default_config(backend: R
     assert msgpack.unpackb(await backend.get_async("mp"), raw=False) == payload
 
 
-async def test_decode_responses_false_gives_bytes_everywhere(repo_factory: RepoFactory) -> None:
+async def test_decode_responses_false_gives_bytes_everywhere(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory(decode_responses=False, key_prefix="b:")
     await repo.set_async("s", "text")
     await repo.set_async("bin", NOT_UTF8)
@@ -141,7 +139,7 @@ async def test_get_object_of_a_value_that_is_not_json(backend: RedisRepository) 
         await backend.get_object_async("k")
 
 
-async def test_msgpack_serializer(repo_factory: RepoFactory) -> None:
+async def test_msgpack_serializer(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory(serializer="msgpack")
     assert isinstance(repo.serializer, MsgPackSerializer)
     item = MenuItem(id="m2", name="Diavola", price=14.5)
@@ -153,7 +151,7 @@ async def test_msgpack_serializer(repo_factory: RepoFactory) -> None:
     assert await repo.get_object_async("by-hand") == {"x": [1, 2]}
 
 
-async def test_raw_serializer(repo_factory: RepoFactory) -> None:
+async def test_raw_serializer(repo_factory: RepositoryFactory, backend_url: str) -> None:
     repo = await repo_factory(serializer="raw")
     assert isinstance(repo.serializer, RawSerializer)
     await repo.set_object_async("t", "text")
@@ -166,7 +164,7 @@ async def test_raw_serializer(repo_factory: RepoFactory) -> None:
     assert await repo.exists_async("d") is False
 
 
-async def test_a_custom_strategy_instance(repo_factory: RepoFactory) -> None:
+async def test_a_custom_strategy_instance(repo_factory: RepositoryFactory, backend_url: str) -> None:
     class Upper:
         name = "upper"
 

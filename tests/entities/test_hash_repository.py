@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import pydantic
 import pytest
 
 from neuroglia.data.redis import InvalidArgumentError, RedisHashRepository, RedisRepository
-
-RepoFactory = Callable[..., Awaitable[RedisRepository]]
+from tests.support.repositories import RepositoryFactory
 
 
 @dataclasses.dataclass
@@ -107,7 +105,7 @@ async def test_entity_without_id_is_refused(backend: RedisRepository) -> None:
     assert await backend.dbsize() == 0
 
 
-async def test_with_msgpack_and_bytes_replies(repo_factory: RepoFactory) -> None:
+async def test_with_msgpack_and_bytes_replies(repo_factory: RepositoryFactory, backend_url: str) -> None:
     backend = await repo_factory(serializer="msgpack", decode_responses=False)
     repo = pizzas(backend)
     pizza = Pizza(id="m", name="Marinara", price=9.5, toppings=["garlic", "oregano"], orders=5)

@@ -1,6 +1,6 @@
 """The versioned envelope of the typed helpers: detection, compression, damage, hashes.
 
-Runs on memory:// and on a private redis-server (``make_repo``).
+Runs on memory:// and on a private redis-server (``repo_factory``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from neuroglia.data.redis import (
 from neuroglia.data.redis.serialization import envelope as envelope_module
 
 if TYPE_CHECKING:
-    from securitykit import RepoFactory
+    from tests.support.repositories import RepositoryFactory
 
 SECRET = "envelope-test-secret-" + "0" * 32
 
@@ -79,12 +79,14 @@ def test_layout() -> None:
         ("msgpack", "pickle"),
     ],
 )
-async def test_a_strategy_change_is_detected(make_repo: RepoFactory, writer: str, reader: str) -> None:
+async def test_a_strategy_change_is_detected(
+    repo_factory: RepositoryFactory, writer: str, reader: str, backend_url: str
+) -> None:
     def strategy(name: str) -> Any:
         return PickleSerializer(SECRET) if name == "pickle" else name
 
-    before = await make_repo(serializer=strategy(writer))
-    after = await make_repo(serializer=strategy(reader))
+    before = await repo_factory(serializer=strategy(writer))
+    after = await repo_factory(serializer=strategy(reader))
     value: Any = "plain text" if "raw" in (writer, reader) else {"name": "Margherita", "price": 8.5}
     await before.set_object_async("menu:special", value)
     with pytest.raises(SerializationError) as info:
@@ -98,11 +100,11 @@ async def test_a_strategy_change_is_detected(make_repo: RepoFactory, writer: str
     assert await before.get_object_async("menu:special") == expected
 
 
-async def test_values_without_an_envelope_go_to_the_strategy(make_repo: RepoFactory) -> None:
-    repo = await make_repo()
+async def test_values_without_an_envelope_go_to_the_strategy(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    repo = await repo_factory()
     await repo.set_async("by-hand", json.dumps({"name": "Diavola"}))  # the page's style
     assert await repo.get_object_async("by-hand") == {"name": "Diavola"}
-    packed = await make_repo(serializer="msgpack")
+    packed = await repo_factory(serializer="msgpack")
     await packed.set_async("packed", msgpack.packb([1, 2]))
     assert await packed.get_object_async("packed") == [1, 2]
 
@@ -111,8 +113,10 @@ async def test_values_without_an_envelope_go_to_the_strategy(make_repo: RepoFact
 
 
 @pytest.mark.parametrize(("compression", "expected"), [("auto", "zstd"), ("zstd", "zstd"), ("zlib", "zlib")])
-async def test_large_values_are_compressed(make_repo: RepoFactory, compression: str, expected: str) -> None:
-    repo = await make_repo(envelope={"compression": compression, "compress_threshold": 1024})
+async def test_large_values_are_compressed(
+    repo_factory: RepositoryFactory, compression: str, expected: str, backend_url: str
+) -> None:
+    repo = await repo_factory(envelope={"compression": compression, "compress_threshold": 1024})
     big = {"toppings": ["mozzarella"] * 2000, "note": "é" * 500}
     await repo.set_object_async("big", big)
     raw = await repo.get_async("big")
@@ -123,12 +127,14 @@ async def test_large_values_are_compressed(make_repo: RepoFactory, compression: 
     assert len(raw) < len(envelope.payload) / 10
     assert await repo.get_object_async("big") == big
     # A reader with another compression setting (or none) reads it all the same.
-    plain = await make_repo(envelope={"compression": "none"})
+    plain = await repo_factory(envelope={"compression": "none"})
     assert await plain.get_object_async("big") == big
 
 
-async def test_small_and_incompressible_values_stay_uncompressed(make_repo: RepoFactory) -> None:
-    repo = await make_repo(serializer="raw", envelope=EnvelopePolicy(compress_threshold=64))
+async def test_small_and_incompressible_values_stay_uncompressed(
+    repo_factory: RepositoryFactory, backend_url: str
+) -> None:
+    repo = await repo_factory(serializer="raw", envelope=EnvelopePolicy(compress_threshold=64))
     await repo.set_object_async("small", b"x" * 63)
     noise = os.urandom(4096)
     await repo.set_object_async("noise", noise)
@@ -212,8 +218,8 @@ def test_zstd_values_need_the_extra_to_be_read(monkeypatch: pytest.MonkeyPatch) 
 # -- hashes -----------------------------------------------------------------------------------
 
 
-async def test_hash_fields_are_enveloped_except_integers(make_repo: RepoFactory) -> None:
-    repo = await make_repo()
+async def test_hash_fields_are_enveloped_except_integers(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    repo = await repo_factory()
     pizzas = RedisHashRepository[Pizza](repo, Pizza, key_prefix="pizza")
     await pizzas.add_async(MARGHERITA)
     raw = await repo.hgetall_async("pizza:margherita")
@@ -228,9 +234,9 @@ async def test_hash_fields_are_enveloped_except_integers(make_repo: RepoFactory)
     assert await pizzas.get_async("margherita") == dataclasses.replace(MARGHERITA, orders=7)
 
 
-async def test_hash_strategy_change_is_detected(make_repo: RepoFactory) -> None:
-    json_repo = await make_repo()
-    msgpack_repo = await make_repo(serializer="msgpack")
+async def test_hash_strategy_change_is_detected(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    json_repo = await repo_factory()
+    msgpack_repo = await repo_factory(serializer="msgpack")
     await RedisHashRepository[Pizza](json_repo, Pizza, key_prefix="pizza").add_async(MARGHERITA)
     reader = RedisHashRepository[Pizza](msgpack_repo, Pizza, key_prefix="pizza")
     with pytest.raises(SerializationError, match="'json' strategy, but this repository reads with 'msgpack'"):
@@ -241,8 +247,8 @@ async def test_hash_strategy_change_is_detected(make_repo: RepoFactory) -> None:
     assert await reader.get_field_async("margherita", "orders") == 0
 
 
-async def test_hash_with_an_explicit_serializer(make_repo: RepoFactory) -> None:
-    repo = await make_repo()
+async def test_hash_with_an_explicit_serializer(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    repo = await repo_factory()
     pizzas = RedisHashRepository[Pizza](repo, Pizza, key_prefix="pizza", serializer=MsgPackSerializer())
     await pizzas.add_async(MARGHERITA)
     envelope = read_envelope(await repo.hget_async("pizza:margherita", "toppings"))
@@ -251,8 +257,8 @@ async def test_hash_with_an_explicit_serializer(make_repo: RepoFactory) -> None:
     assert await pizzas.get_async("margherita") == MARGHERITA
 
 
-async def test_big_integers_and_bools_in_hashes(make_repo: RepoFactory) -> None:
-    repo = await make_repo()
+async def test_big_integers_and_bools_in_hashes(repo_factory: RepositoryFactory, backend_url: str) -> None:
+    repo = await repo_factory()
     things = RedisHashRepository[dict](repo, dict, key_prefix="thing")  # type: ignore[type-arg]
     entity = {"id": "t", "big": 2**63 + 5, "neg": -(2**63), "flag": True, "zero": 0, "text": "42"}
     await things.add_async(entity)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pytest
 
 from neuroglia.data.redis import InvalidArgumentError, RedisRepository, escape_pattern
-
-RepoFactory = Callable[..., Awaitable[RedisRepository]]
+from tests.support.repositories import RepositoryFactory
 
 
 async def collect(repo: RedisRepository, pattern: str = "*", **kwargs: object) -> set[str]:
@@ -125,7 +122,9 @@ async def test_delete_pattern_with_a_key_prefix(backend: RedisRepository, prefix
     assert await backend.get_async("menu:1") == "unprefixed"
 
 
-async def test_prefix_with_glob_characters_is_matched_literally(repo_factory: RepoFactory) -> None:
+async def test_prefix_with_glob_characters_is_matched_literally(
+    repo_factory: RepositoryFactory, backend_url: str
+) -> None:
     plain = await repo_factory()
     starred = await repo_factory(key_prefix="t*:")
     await plain.set_async("tx:a", "must stay")
