@@ -11,9 +11,11 @@ from neuroglia.data.redis import (
     ConfigurationError,
     FallbackPolicy,
     RedisConfig,
+    RedisRepository,
 )
 from neuroglia.data.redis.resilience import LastKnownGood
-from neuroglia.data.redis.testing import RedisServer
+from neuroglia.data.redis.testing import FaultInjectingTransport, RedisServer
+from neuroglia.data.redis.transport import build_transport
 from tests.support.faults import FakeClock, fast_config, outcome, wait_until_closed
 from tests.support.repositories import RepositoryFactory
 
@@ -102,3 +104,25 @@ async def test_without_the_fallback_an_outage_raises(server: RedisServer, repo_f
     server.kill()
     assert isinstance(await outcome(repo.get_async("menu")), CacheUnavailableError)
     assert repo.served_stale() is False
+
+
+async def test_served_stale_belongs_to_the_repository_that_served_it() -> None:
+    """A stale read on one repository says nothing about another, healthy one (no shared flag)."""
+    config = RedisConfig(
+        url="memory://stale-per-repository", fallback=True, circuit_breaker=False, retry_policy={"retries": 0}
+    )
+    broken = FaultInjectingTransport(build_transport(config))
+    failing = RedisRepository(config, transport=broken)
+    healthy = RedisRepository(config)
+    try:
+        await healthy.set_async("menu", "margherita")
+        assert await failing.get_async("menu") == "margherita"  # remembered
+        broken.faults.outage = True
+        assert await failing.get_async("menu") == "margherita"
+        assert failing.served_stale() is True
+        assert await healthy.get_async("menu") == "margherita"
+        assert healthy.served_stale() is False
+        assert failing.served_stale() is True  # still this task's last read on that repository
+    finally:
+        await failing.disconnect()
+        await healthy.disconnect()

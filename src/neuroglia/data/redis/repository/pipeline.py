@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from ..commands import (
     HashCommands,
     KeyCommands,
+    KeyOperations,
     ListCommands,
     ServerCommands,
+    ServerOperations,
     SetCommands,
     SortedSetCommands,
     StringCommands,
+    StringOperations,
 )
 from ..core.command import Command, CommandQueue
 from ..exceptions import CacheException, InvalidArgumentError
@@ -64,9 +67,7 @@ class Pipeline(
     if not TYPE_CHECKING:  # for the type checker, a name the pipeline lacks is an error
 
         def __getattr__(self, name: str) -> Any:
-            from .repository import RedisRepository
-
-            if name.endswith("_async") and hasattr(RedisRepository, name):
+            if any(hasattr(family, name) for family in (StringOperations, KeyOperations, ServerOperations)):
                 raise AttributeError(
                     f"{name!r} cannot be queued in a pipeline (only single-command repository methods can)"
                 )
