@@ -7,6 +7,8 @@ Import everything from here::
 The modules whose names start with an underscore are private.
 """
 
+# Cheap without the framework; with it, adds add_redis_entity_repository & co. to its ServiceCollection.
+from . import integration as integration
 from ._awaitable import AwaitableFloat, AwaitableInt
 from ._breaker import CircuitBreakerPolicy, CircuitState
 from ._command import Command
@@ -49,6 +51,10 @@ from .serialization import (
     SerializationStrategy,
 )
 
+RedisRepositoryHealthCheck = RedisHealthCheck
+"""The library's :class:`RedisHealthCheck` under a name that cannot be confused with the framework's
+``neuroglia.observability.RedisHealthCheck`` when both are imported (see docs/framework.md)."""
+
 __all__ = [
     "AwaitableFloat",
     "AwaitableInt",
@@ -89,6 +95,7 @@ __all__ = [
     "RedisHashRepository",
     "RedisHealthCheck",
     "RedisRepository",
+    "RedisRepositoryHealthCheck",
     "Redlock",
     "RetryPolicy",
     "Script",
