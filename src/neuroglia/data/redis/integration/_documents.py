@@ -48,9 +48,7 @@ __all__ = ["DocumentCodec", "typevar_bindings"]
 
 Converter = Callable[[Any], Any]
 _SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
-_SEQUENCE_ORIGINS: frozenset[Any] = frozenset(
-    {list, abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Collection}
-)
+_SEQUENCE_ORIGINS: frozenset[Any] = frozenset({list, abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Collection})
 _SET_ORIGINS: frozenset[Any] = frozenset({set, abc.Set, abc.MutableSet})
 _MAPPING_ORIGINS: frozenset[Any] = frozenset({dict, abc.Mapping, abc.MutableMapping})
 

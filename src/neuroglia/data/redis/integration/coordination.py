@@ -628,10 +628,7 @@ class Leadership:
         """
         if not self._election.is_leader():
             raise LockNotOwnedError(f"{self.identity!r} is not the leader of {self.key!r}: nothing was written")
-        return await self._backend.fenced_set_async(
-            self.key, self.identity, resource_key, value, expiration=expiration
-        )
+        return await self._backend.fenced_set_async(self.key, self.identity, resource_key, value, expiration=expiration)
 
     def __repr__(self) -> str:
         return f"Leadership({self.key!r}, identity={self.identity!r}, leading={self.is_leader()})"
-
