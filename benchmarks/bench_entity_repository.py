@@ -22,9 +22,10 @@ Both on the same ``RedisRepository`` (default settings). Per round and
 contender: ``add_async`` of N new entities, ``get_async`` of each, then
 ``update_async`` of each, one call at a time (sequential: the cost of one
 call, round trip included), then the same three from 20 concurrent tasks
-(throughput). Contenders alternate inside each round, their order reversed
-every round; the report gives ops/s medians over rounds, the client CPU time
-per call, and the ratio entity / hash (target: at least 0.9, within 10 %).
+(throughput). Each operation runs in slices (10 by default), the two
+contenders alternating slice by slice, the first one changing every round;
+the report gives ops/s medians over rounds, the client CPU time per call, and
+the ratio entity / hash (target: at least 0.9, within 10 %).
 Exit status is 0, or 1 with ``--check`` when the target is missed.
 """
 
@@ -80,28 +81,26 @@ def customer(i: int, tag: str) -> Customer:
 Store = Any  # either repository: add_async / get_async / update_async of Customer
 
 
-async def timed(work: Callable[[int], Awaitable[Any]], n: int, concurrency: int) -> tuple[float, float]:
-    """Operations per second and client CPU µs per operation of ``work(i)`` for i in range(n)."""
-    gc.collect()
+async def run(work: Callable[[int], Awaitable[Any]], indices: range, concurrency: int) -> tuple[float, float]:
+    """Wall and client CPU seconds of ``work(i)`` for every i of ``indices``."""
     cpu = time.process_time()
     start = time.perf_counter()
     if concurrency == 1:
-        for i in range(n):
+        for i in indices:
             await work(i)
     else:
 
         async def worker(offset: int) -> None:
-            for i in range(offset, n, concurrency):
+            for i in indices[offset::concurrency]:
                 await work(i)
 
         await asyncio.gather(*(worker(k) for k in range(concurrency)))
-    elapsed = time.perf_counter() - start
-    return n / elapsed, (time.process_time() - cpu) / n * 1e6
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-async def measure(store: Store, entities: list[Customer], concurrency: int) -> dict[str, tuple[float, float]]:
+def operations(store: Store, entities: list[Customer]) -> dict[str, Callable[[int], Awaitable[Any]]]:
+    """The three measured calls on ``store``, by index into ``entities``."""
     changed = [replace(c, loyalty_points=c.loyalty_points + 1) for c in entities]
-    results: dict[str, tuple[float, float]] = {}
 
     async def add(i: int) -> None:
         await store.add_async(entities[i])
@@ -113,8 +112,33 @@ async def measure(store: Store, entities: list[Customer], concurrency: int) -> d
     async def update(i: int) -> None:
         await store.update_async(changed[i])
 
-    for name, work in (("add", add), ("get", get), ("update", update)):
-        results[name] = await timed(work, len(entities), concurrency)
+    return {"add": add, "get": get, "update": update}
+
+
+async def measure(
+    contenders: list[tuple[str, Store]], tag: str, n: int, slices: int, concurrency: int
+) -> dict[str, tuple[float, float]]:
+    """ops/s and CPU µs/op per contender and operation, the contenders alternating slice by slice.
+
+    Each operation runs over N entities in ``slices`` slices; slice k of one
+    contender is followed by slice k of the other, so that a change in the
+    machine's load lands on both.
+    """
+    calls = {name: operations(store, [customer(i, f"{tag}-{name}") for i in range(n)]) for name, store in contenders}
+    bounds = [round(n * k / slices) for k in range(slices + 1)]
+    results: dict[str, tuple[float, float]] = {}
+    for op in OPERATIONS:
+        wall = dict.fromkeys(calls, 0.0)
+        cpu = dict.fromkeys(calls, 0.0)
+        gc.collect()
+        for k in range(slices):
+            indices = range(bounds[k], bounds[k + 1])
+            for name, _ in contenders if k % 2 == 0 else contenders[::-1]:
+                spent, used = await run(calls[name][op], indices, concurrency)
+                wall[name] += spent
+                cpu[name] += used
+        for name in calls:
+            results[f"{op}_{name}"] = (n / wall[name], cpu[name] / n * 1e6)
     return results
 
 
@@ -132,8 +156,7 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if await store.get_async(probe.id) != probe:
             raise AssertionError(f"{type(store).__name__} did not round-trip the entity")
     # Warm-up: connections, scripts loaded, converters compiled, code paths.
-    for store in contenders.values():
-        await measure(store, [customer(i, "warm") for i in range(200)], 1)
+    await measure(list(contenders.items()), "warm", 200, 2, 1)
     await repo.flushdb()
 
     rounds: list[dict[str, float]] = []
@@ -141,11 +164,11 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
         row: dict[str, float] = {}
         order = list(contenders.items()) if n % 2 == 0 else list(contenders.items())[::-1]
         for mode, concurrency in (("seq", 1), ("conc", CONCURRENCY)):
-            for name, store in order:
-                entities = [customer(i, f"r{n}-{mode}") for i in range(args.entities)]
-                for op, (rate, cpu) in (await measure(store, entities, concurrency)).items():
-                    row[f"{mode}_{op}_{name}"] = rate
-                    row[f"{mode}_{op}_cpu_{name}"] = cpu
+            measured = await measure(order, f"r{n}-{mode}", args.entities, args.slices, concurrency)
+            for key, (rate, cpu) in measured.items():
+                op, name = key.split("_")
+                row[f"{mode}_{op}_{name}"] = rate
+                row[f"{mode}_{op}_cpu_{name}"] = cpu
         await repo.flushdb()
         rounds.append(row)
         if not args.quiet:
@@ -199,6 +222,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--entities", type=int, default=1000, help="entities per contender, operation and round")
+    parser.add_argument("--slices", type=int, default=10, help="alternating slices per operation")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 500 entities")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
@@ -214,7 +238,12 @@ def main() -> int:
         result = asyncio.run(bench(args, server.url))
     result["machine"] = describe_machine()
     result["wall_seconds"] = round(time.time() - started, 1)
-    result["settings"] = {"rounds": args.rounds, "entities": args.entities, "concurrency": CONCURRENCY}
+    result["settings"] = {
+        "rounds": args.rounds,
+        "entities": args.entities,
+        "slices": args.slices,
+        "concurrency": CONCURRENCY,
+    }
     print(report(result))
     print(json.dumps({**result["machine"], "wall_seconds": result["wall_seconds"]}, indent=2))
     if args.json:
