@@ -30,7 +30,7 @@ def section(text: str, heading: str) -> str:
     level = heading.split(" ")[0]
     rest = text[start + len(heading) + 1 :]
     # Until the next heading of the same or a higher level.
-    ends = [m.start() for m in re.finditer(r"^(#{1,%d}) " % len(level), rest, re.M)]
+    ends = [m.start() for m in re.finditer(rf"^(#{{1,{len(level)}}}) ", rest, re.M)]
     return rest[: ends[0]] if ends else rest
 
 
@@ -64,7 +64,7 @@ def test_block_runs(code: str, fresh_services: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, module.__name__, module)
 
     async def run() -> None:
-        outcome = eval(compiled, module.__dict__)  # noqa: S307 - the documentation's own code
+        outcome = eval(compiled, module.__dict__)  # the documentation's own code
         if asyncio.iscoroutine(outcome):
             await outcome
 

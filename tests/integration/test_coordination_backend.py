@@ -74,6 +74,18 @@ async def test_one_holder_at_a_time_and_who_it_is(two_backends: Any) -> None:
     assert await first.get_lease_holder(KEY) == "kitchen-b"
 
 
+async def test_a_repository_that_keeps_bytes_works_the_same(repo_factory: Any) -> None:
+    backend = LeaseCoordinationBackend(await repo_factory(decode_responses=False))
+    try:
+        assert await backend.acquire_lease(KEY, "kitchen-é", 10)
+        assert await backend.get_lease_holder(KEY) == "kitchen-é"
+        assert await backend.renew_lease(KEY, "kitchen-é", 10)
+        assert await backend.fenced_set_async(KEY, "kitchen-é", "kitchen:batch", "1")
+        assert await backend.release_lease(KEY, "kitchen-é")
+    finally:
+        await backend.close()
+
+
 async def test_renewal_is_owner_checked_and_extends_the_lease(two_backends: Any, backend: RedisRepository) -> None:
     first, _ = two_backends
     assert await first.acquire_lease(KEY, "kitchen-a", 2)

@@ -149,6 +149,23 @@ async def test_ids_with_separators_are_escaped_and_distinct(backend: RedisReposi
     assert await orders.count_async() == 5
 
 
+async def test_a_repository_that_keeps_bytes_works_the_same(repo_factory: Any) -> None:
+    raw = await repo_factory(decode_responses=False)
+    orders = orders_on(raw)
+    order = new_order()
+    await orders.add_async(order)
+    await orders.add_async(new_order("o-2"))
+    loaded = await orders.get_async("o-1")
+    assert loaded is not None
+    assert state_of(loaded) == state_of(order)
+    assert sorted(o.id() for o in await orders.get_all_async()) == ["o-1", "o-2"]
+    stale = await orders.get_async("o-1")
+    await orders.update_async(loaded)
+    with pytest.raises(EntityConcurrencyError) as caught:
+        await orders.update_async(stale)  # type: ignore[arg-type]
+    assert caught.value.actual_version == 1
+
+
 async def test_the_repositorys_own_key_prefix_applies(repo_factory: Any) -> None:
     prefixed = await repo_factory(key_prefix="pizzeria:")
     plain = await repo_factory()

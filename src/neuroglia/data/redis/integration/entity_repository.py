@@ -206,6 +206,10 @@ def _raw(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisEntityRepository(Repository[TEntity, TKey]):
     """The framework's ``Repository[TEntity, TKey]`` on Redis.
 
@@ -348,8 +352,9 @@ class RedisEntityRepository(Repository[TEntity, TKey]):
         cursor = "0"
         while True:
             page = await self._scripts.scan(keys=(model.index_key,), args=(cursor, batch_size))
-            cursor = str(page[0])
-            members = [m if isinstance(m, str) else _raw(m).decode() for m in page[1:]]
+            # (bytes, not str, when the repository is configured with decode_responses=False)
+            cursor = _text(page[0])
+            members = [_text(m) for m in page[1:]]
             fresh = [m for m in members if m not in seen]
             seen.update(fresh)
             if fresh:
