@@ -463,6 +463,10 @@ async def test_listing_uses_the_index_and_returns_each_entity_once(backend: Redi
 
     marios = await orders.find_async(lambda o: o.state.customer == "Mario")
     assert sorted(o.id() for o in marios) == [i for i in ids if int(i[2:]) % 3 == 0]
+    first_mario = await orders.find_one_async(lambda o: o.state.customer == "Mario")
+    assert first_mario is not None
+    assert first_mario.state.customer == "Mario"
+    assert await orders.find_one_async(lambda o: o.state.customer == "Wario") is None
     fetched = await orders.get_many_async(["o-005", "missing", "o-001"])
     assert [o.id() for o in fetched] == ["o-005", "o-001"]
 

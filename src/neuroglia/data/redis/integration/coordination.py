@@ -43,8 +43,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from .. import DistributedLock, fenced_set_async
-from .._repository import RedisRepository, Script
+from .. import DistributedLock, RedisRepository, Script, fenced_set_async
 from ..exceptions import CacheException, InvalidArgumentError, LockLostError, LockNotOwnedError
 from ._framework import CoordinationBackend
 from ._scripts import lua_source

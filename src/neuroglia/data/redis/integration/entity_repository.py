@@ -27,9 +27,7 @@ import typing
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from .._envelope import EnvelopeSerializer
-from .._keys import build_key
-from .._repository import RedisRepository, Script
+from .. import EnvelopeSerializer, RedisRepository, Script, build_key
 from ..exceptions import ConfigurationError, InvalidArgumentError
 from ..serialization import SerializationStrategy
 from ._documents import DocumentCodec, typevar_bindings
@@ -390,6 +388,17 @@ class RedisEntityRepository(Repository[TEntity, TKey]):
         status, say) for queries that must scale.
         """
         return [entity async for entity in self.iter_async() if predicate(entity)]
+
+    async def find_one_async(self, predicate: Callable[[TEntity], bool]) -> TEntity | None:
+        """The first stored entity for which ``predicate`` is true, or ``None``.
+
+        Loads entities page by page until one matches: at worst, all of them
+        (see :meth:`find_async`).
+        """
+        async for entity in self.iter_async():
+            if predicate(entity):
+                return entity
+        return None
 
     async def count_async(self) -> int:
         """How many entities of the type are stored (one round trip, nothing loaded)."""

@@ -28,7 +28,7 @@ never at the first request, and leaves the collection as it was.
 import logging
 from typing import Any, cast
 
-from .._repository import RedisRepository
+from .. import RedisRepository
 from ..exceptions import ConfigurationError
 from ..serialization import SerializationStrategy, resolve_serializer
 from ._framework import CoordinationBackend, Mediator, Repository, ServiceCollection, ServiceProviderBase
