@@ -214,6 +214,15 @@ async def test_a_cancelled_acquisition_keeps_no_lease(two_backends: Any) -> None
     assert not first.is_held(KEY, "a")
 
 
+async def test_concurrent_acquisitions_for_one_identity_share_one_lease(two_backends: Any) -> None:
+    first, second = two_backends
+    assert await asyncio.gather(*(first.acquire_lease(KEY, "a", 10) for _ in range(5))) == [True] * 5
+    assert await second.acquire_lease(KEY, "b", 10) is False
+    assert await first.release_lease(KEY, "a") is True
+    assert await first.release_lease(KEY, "a") is False
+    assert await second.acquire_lease(KEY, "b", 10) is True
+
+
 async def test_close_releases_every_lease(two_backends: Any) -> None:
     first, second = two_backends
     assert await first.acquire_lease("leases:a", "x", 30)

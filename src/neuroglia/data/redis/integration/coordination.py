@@ -215,7 +215,7 @@ class LeaseCoordinationBackend(CoordinationBackend):
         lease = self._leases.get((key, holder_identity))
         if lease is not None:
             if not lease.started.done():
-                return await asyncio.shield(lease.started)  # acquired by a concurrent call
+                return await self._outcome(lease)  # being acquired by a concurrent call
             if lease.held():
                 return await self.renew_lease(key, holder_identity, ttl_seconds)
             await self._retire(lease)
@@ -224,7 +224,7 @@ class LeaseCoordinationBackend(CoordinationBackend):
         self._leases[(key, holder_identity)] = lease
         keeper = lease.keeper = lease.loop.create_task(self._keep(lease), name=f"lease keeper {key!r}")
         try:
-            return await asyncio.shield(lease.started)
+            return await self._outcome(lease)
         except asyncio.CancelledError:
             # The caller will never learn the answer: do not keep a lease for it.
             keeper.cancel()
@@ -254,8 +254,9 @@ class LeaseCoordinationBackend(CoordinationBackend):
             return False
         if not lease.started.done():
             try:
-                await asyncio.shield(lease.started)
-            except (CacheException, asyncio.CancelledError):
+                if not await self._outcome(lease):
+                    return False
+            except CacheException:
                 return False
         if lease.released or lease.keeper is None or lease.keeper.done():
             return False
@@ -347,6 +348,23 @@ class LeaseCoordinationBackend(CoordinationBackend):
                     await lease.keeper
 
     # -- the keeper ------------------------------------------------------------------------
+
+    @staticmethod
+    async def _outcome(lease: _Lease) -> bool:
+        """Whether the lease's acquisition succeeded, once it is decided.
+
+        Only the caller's own cancellation propagates: an acquisition
+        cancelled elsewhere (its caller gave up, ``close()``) reads as ``False``.
+        """
+        started = lease.started
+        if not started.done():
+            await asyncio.wait({started})
+        if started.cancelled():
+            return False
+        error = started.exception()
+        if error is not None:
+            raise error
+        return started.result()
 
     async def _ask(self, lease: _Lease, kind: Literal["renew", "release", "check"], ttl: float) -> bool:
         keeper = lease.keeper
