@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import pydantic
 import pytest
 from adapters_conftest_helpers import (
     Coupon,
@@ -54,6 +56,31 @@ if TYPE_CHECKING:
     from neuroglia.data.infrastructure.abstractions import Repository
 
 Orders = RedisEntityRepository[Order, str]
+
+
+class Menu(pydantic.BaseModel):
+    """A pydantic model as an entity."""
+
+    id: str
+    pizzas: list[str]
+    price: Decimal
+
+
+@dataclass
+class Station:
+    """A value object that holds others of its kind."""
+
+    name: str
+    backups: list[Station] = field(default_factory=list)
+    lead: str | None = None
+
+
+@dataclass
+class Kitchen:
+    id: str
+    main: Station
+    ovens: dict[OrderStatus, int]
+    spare: list[Station] | None = None
 
 
 def orders_on(redis: RedisRepository, **options: Any) -> RedisEntityRepository[Order, str]:
@@ -129,6 +156,25 @@ async def test_plain_entities_and_dataclasses_round_trip(backend: RedisRepositor
     coupon = Coupon("k-1", "SPRING", Money(Decimal("5")))
     await coupons.add_async(coupon)
     assert await coupons.get_async("k-1") == coupon
+
+
+async def test_pydantic_models_and_recursive_value_objects_round_trip(backend: RedisRepository) -> None:
+    menus = RedisEntityRepository[Menu, str](backend, Menu, str)  # type: ignore[type-var]
+    menu = Menu(id="lunch", pizzas=["margherita", "diavola"], price=Decimal("9.90"))
+    await menus.add_async(menu)
+    assert await menus.get_async("lunch") == menu
+
+    kitchens = RedisEntityRepository[Kitchen, str](backend, Kitchen, str)  # type: ignore[type-var]
+    kitchen = Kitchen(
+        "milano",
+        Station("oven-1", [Station("oven-2", [Station("oven-3")], lead="Mario")]),
+        {OrderStatus.BAKING: 2, OrderStatus.PLACED: 5},
+    )
+    await kitchens.add_async(kitchen)
+    loaded = await kitchens.get_async("milano")
+    assert loaded == kitchen
+    assert loaded is not None
+    assert isinstance(loaded.main.backups[0].backups[0], Station)
 
 
 async def test_a_missing_id_reads_as_none(backend: RedisRepository) -> None:
