@@ -58,6 +58,10 @@ from .serialization import (
 )
 from .transport import Transport
 
+RedisRepositoryHealthCheck = RedisHealthCheck
+"""The library's :class:`RedisHealthCheck` under a name that cannot be confused with the framework's
+``neuroglia.observability.RedisHealthCheck`` when both are imported (see docs/framework.md)."""
+
 __all__ = [
     "AwaitableFloat",
     "AwaitableInt",
@@ -100,6 +104,7 @@ __all__ = [
     "RedisHashRepository",
     "RedisHealthCheck",
     "RedisRepository",
+    "RedisRepositoryHealthCheck",
     "Redlock",
     "RetryPolicy",
     "Script",
