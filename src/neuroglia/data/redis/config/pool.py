@@ -32,10 +32,10 @@ class ConnectionPoolConfig:
     retry_on_timeout: bool = True
     health_check_interval: float = 30
     socket_timeout: float | None = 5.0
-    socket_connect_timeout: float | None = 5.0
+    socket_connect_timeout: float | None = 2.0
     socket_keepalive: bool = True
     socket_keepalive_options: Mapping[int, int | bytes] | None = None
-    pool_timeout: float | None = 5.0
+    pool_timeout: float | None = 2.0
     connection_pool_class_kwargs: Mapping[str, Any] = field(default_factory=dict)
     skip_full_coverage_check: bool = False
     decode_responses: bool = True

@@ -59,6 +59,7 @@ class HealthReport:
     pool_max: int = 0
     message: str | None = None
     reachable: bool = True
+    process_local: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -128,6 +129,9 @@ async def check_health(
         if maximum and in_use >= pool_busy_ratio * maximum:
             status = "degraded"
             problems.append(f"connection pool nearly exhausted: {in_use}/{maximum} in use")
+    if repository.config.scheme == "memory":
+        # Serving, but from this process only: every process has its own store.
+        problems.append("the target is process-local (memory://): other processes do not share its data or locks")
     return HealthReport(
         status=status,
         target=target,
@@ -139,6 +143,7 @@ async def check_health(
         pool_max=maximum,
         message="; ".join(problems) or None,
         reachable=reachable,
+        process_local=repository.config.scheme == "memory",
     )
 
 

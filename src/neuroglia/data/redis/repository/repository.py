@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeVar
@@ -35,6 +36,7 @@ from .pool_info import ConnectionPoolInfo
 __all__ = ["RedisRepository"]
 
 A = TypeVar("A")
+_log = logging.getLogger("neuroglia.data.redis")
 
 
 class _State(enum.Enum):
@@ -149,6 +151,13 @@ class RedisRepository(
     def _open(self) -> Transport:
         # A disconnected transport is reused: its pool reconnects on demand, and
         # a memory:// repository keeps its data across disconnect/connect.
+        if self._injected_transport is None and self._closed_transport is None and self._config.memory_by_default:
+            _log.warning(
+                "no Redis server is configured (set REDIS_URL, or url=/host=): this repository uses a private "
+                "in-process memory:// store, which other processes do not share (locks do not coordinate across "
+                "processes); pass url='memory://' to choose it, or require_server=True (REDIS_REQUIRE_SERVER=1) "
+                "to refuse it"
+            )
         transport = self._injected_transport or self._closed_transport or build_transport(self._config)
         self._transport = transport
         self._state = _State.OPEN
