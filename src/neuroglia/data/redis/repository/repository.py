@@ -21,6 +21,7 @@ from ..config import RedisConfig
 from ..core.arguments import Arguments
 from ..core.executor import Executor
 from ..core.keys import build_key, build_pattern, escape_pattern
+from ..core.probe import RecoveryProbe
 from ..core.replies import Replies
 from ..core.scripts import Script
 from ..exceptions import ConfigurationError
@@ -101,6 +102,8 @@ class RedisRepository(
             fallback=LastKnownGood(fallback) if isinstance(fallback, FallbackPolicy) else None,
         )
         self._run = self._executor.run
+        # While the breaker is open, recovery follows the server, not a timer.
+        self._probe = RecoveryProbe(breaker, self._current_transport) if breaker is not None else None
 
     # -- lifetime ------------------------------------------------------------
 
@@ -171,6 +174,8 @@ class RedisRepository(
 
     async def disconnect(self) -> None:
         """Close every connection. A later call reconnects lazily."""
+        if self._probe is not None:
+            await self._probe.close()
         transport, self._transport = self._transport, None
         self._state = _State.IDLE
         if transport is not None and transport is not self._injected_transport:
