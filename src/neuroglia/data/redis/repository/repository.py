@@ -178,6 +178,7 @@ class RedisRepository(
             await self._probe.close()
         transport, self._transport = self._transport, None
         self._state = _State.IDLE
+        self._executor.disconnected()
         if transport is not None and transport is not self._injected_transport:
             self._closed_transport = transport
             await transport.close()
