@@ -50,6 +50,7 @@ class RecoveryProbe:
         self._max_delay = max_delay
         self._ping_timeout = ping_timeout
         self._task: asyncio.Task[None] | None = None
+        self._jitter = random.Random()  # not the application's global random state
         self.probes = 0
         """Probes sent so far (answered or not)."""
         breaker.add_listener(self._on_change)
@@ -73,7 +74,7 @@ class RecoveryProbe:
         loop = asyncio.get_running_loop()
         while breaker.state is CircuitState.OPEN:
             # Jitter: repositories that opened together do not probe together.
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            await asyncio.sleep(delay * self._jitter.uniform(0.8, 1.2))
             if breaker.state is not CircuitState.OPEN:
                 return
             self.probes += 1
