@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 from neuroglia.data.redis.demo import pizzeria
+from tests.support.isolation import run_without_framework
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_SERVICES = (
@@ -54,30 +52,8 @@ def test_the_module_exports_the_services_and_the_completions() -> None:
 
 def test_the_demo_runs_without_the_framework_and_without_msgpack() -> None:
     # What an install without the neuroglia and msgpack extras looks like: both imports fail.
-    package_dir = Path(pizzeria.__file__).parents[1]
-    script = textwrap.dedent(
-        f"""
-        import importlib.abc, sys, types
-
-        class Missing(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                top = name.split(".")[0]
-                framework = top == "neuroglia" and not name.startswith("neuroglia.data.redis")
-                if framework and name not in ("neuroglia", "neuroglia.data"):
-                    raise ImportError(f"{{name}} is not installed")
-                return None
-
-        sys.meta_path.insert(0, Missing())
-        sys.modules["msgpack"] = None  # what an absent module looks like to import and find_spec
-        # Without the framework, neuroglia and neuroglia.data are namespace packages holding only this one.
-        for name, path in (
-            ("neuroglia", {str(package_dir.parent.parent)!r}),
-            ("neuroglia.data", {str(package_dir.parent)!r}),
-        ):
-            module = types.ModuleType(name)
-            module.__path__ = [path]
-            sys.modules[name] = module
-
+    done = run_without_framework(
+        """
         from neuroglia.data.redis.__main__ import main
         from neuroglia.data.redis.demo import pizzeria
 
@@ -85,10 +61,9 @@ def test_the_demo_runs_without_the_framework_and_without_msgpack() -> None:
         assert pizzeria.ServiceProviderBase.__module__ == pizzeria.__name__
         assert "neuroglia.dependency_injection" not in sys.modules
         sys.exit(main(["demo"]))
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL
+        """,
+        hide=["msgpack"],
+        timeout=90,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "msgpack is not installed: pip install 'neuroglia-redis[msgpack]'" in done.stdout

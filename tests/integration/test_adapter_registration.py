@@ -12,10 +12,6 @@ library still imports, and the adapters say what to install.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +40,7 @@ from tests.support.domain import (
     Recorded,
     new_order,
 )
+from tests.support.isolation import run_without_framework
 
 
 def builder_on(url: str) -> WebApplicationBuilder:
@@ -255,27 +252,9 @@ def test_the_framework_collection_has_the_extension_methods() -> None:
 
 
 def test_without_the_framework_the_adapters_say_what_to_install(tmp_path: Path) -> None:
-    package_dir = Path(package.__file__).parent
-    script = textwrap.dedent(
-        f"""
-        import asyncio, importlib.abc, sys, types
-
-        class NoFramework(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "neuroglia" and not name.startswith("neuroglia.data.redis"):
-                    if name not in ("neuroglia", "neuroglia.data"):
-                        raise ImportError(f"No module named {{name!r}}")
-                return None
-
-        sys.meta_path.insert(0, NoFramework())
-        # What an install without the framework looks like: namespace packages only.
-        for name, path in (
-            ("neuroglia", {str(package_dir.parent.parent)!r}),
-            ("neuroglia.data", {str(package_dir.parent)!r}),
-        ):
-            module = types.ModuleType(name)
-            module.__path__ = [path]
-            sys.modules[name] = module
+    result = run_without_framework(
+        """
+        import asyncio
 
         import neuroglia.data.redis as redis_package
         from neuroglia.data.redis import ConfigurationError, RedisRepositoryHealthCheck, integration
@@ -302,9 +281,6 @@ def test_without_the_framework_the_adapters_say_what_to_install(tmp_path: Path) 
             pass
         print("ok")
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env={**os.environ}
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()

@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,6 +41,7 @@ from neuroglia.data.redis.demo import pizzeria
 from neuroglia.data.redis.demo.pizzeria import MenuCacheService
 from neuroglia.data.redis.integration import hosting
 from neuroglia.data.redis.testing import RedisEndpoint, RedisServer
+from tests.support.isolation import run_without_framework
 from tests.support.repositories import clean_repository
 
 PAGE_PASSWORD = "your_redis_password"
@@ -492,26 +489,9 @@ async def test_the_framework_health_endpoint_runs_the_redis_check(
 
 def test_the_package_imports_and_works_without_the_framework(tmp_path: Path) -> None:
     package_dir = Path(package.__file__).parent
-    script = textwrap.dedent(
+    result = run_without_framework(
         f"""
-        import asyncio, importlib.abc, sys, types
-
-        class NoFramework(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "neuroglia" and not name.startswith("neuroglia.data.redis"):
-                    if name not in ("neuroglia", "neuroglia.data"):
-                        raise ImportError(f"{{name}} is not installed")
-                return None
-
-        sys.meta_path.insert(0, NoFramework())
-        # What an install without the framework looks like: namespace packages only.
-        for name, path in (
-            ("neuroglia", {str(package_dir.parent.parent)!r}),
-            ("neuroglia.data", {str(package_dir.parent)!r}),
-        ):
-            module = types.ModuleType(name)
-            module.__path__ = [path]
-            sys.modules[name] = module
+        import asyncio
 
         import neuroglia.data.redis as redis_package
         from neuroglia.data.redis import RedisConfig, RedisRepository
@@ -529,9 +509,6 @@ def test_the_package_imports_and_works_without_the_framework(tmp_path: Path) -> 
         asyncio.run(main())
         print("ok")
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env={**os.environ}
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
