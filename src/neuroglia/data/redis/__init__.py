@@ -2,9 +2,10 @@
 
 Import everything from here::
 
-    from neuroglia.data.redis import RedisRepository, RedisConfig
+    from neuroglia.data.redis import RedisRepository, RedisConfig, RedisCache
 
-The modules whose names start with an underscore are private.
+The cache layer (``RedisCache``: get-or-set, fail-safe, tags, the decorator)
+lives in the ``cache`` subpackage. The modules whose names start with an underscore are private.
 """
 
 from ._awaitable import AwaitableFloat, AwaitableInt
@@ -22,6 +23,15 @@ from ._pipeline import Pipeline
 from ._prometheus import PrometheusCollector, register_prometheus
 from ._redlock import Redlock
 from ._repository import ConnectionPoolInfo, RedisRepository, Script, escape_pattern
+from .cache import (
+    CacheClosedError,
+    CacheOptions,
+    CacheResult,
+    CacheStatistics,
+    FactoryContext,
+    FactoryTimeoutError,
+    RedisCache,
+)
 from .exceptions import (
     CacheAuthenticationError,
     CacheCommandError,
@@ -53,10 +63,14 @@ __all__ = [
     "AwaitableFloat",
     "AwaitableInt",
     "CacheAuthenticationError",
+    "CacheClosedError",
     "CacheCommandError",
     "CacheException",
     "CacheMetrics",
+    "CacheOptions",
     "CachePermissionError",
+    "CacheResult",
+    "CacheStatistics",
     "CacheTLSError",
     "CacheTimeoutError",
     "CacheUnavailableError",
@@ -71,6 +85,8 @@ __all__ = [
     "Envelope",
     "EnvelopePolicy",
     "EnvelopeSerializer",
+    "FactoryContext",
+    "FactoryTimeoutError",
     "FallbackPolicy",
     "HealthReport",
     "InvalidArgumentError",
@@ -85,6 +101,7 @@ __all__ = [
     "Pipeline",
     "PrometheusCollector",
     "RawSerializer",
+    "RedisCache",
     "RedisConfig",
     "RedisHashRepository",
     "RedisHealthCheck",
