@@ -612,6 +612,7 @@ class RedisCache:
         """Run the factory once: traced, timed, counted; bounded by the hard timeout if it may not finish late."""
         instruments = self._instruments
         started = perf_counter()
+        clock_started = self._clock()  # XFetch's delta is kept in the cache clock's time
         outcome = "error"
         with instruments.factory_span(key) as span:
             try:
@@ -637,7 +638,7 @@ class RedisCache:
                 if span is not None:
                     span.set_attribute("cache.outcome", outcome)
                 instruments.factory(outcome, elapsed)
-        return value, round(elapsed * 1000)
+        return value, max(0, round((self._clock() - clock_started) * 1000))
 
     async def _fail_safe_throttle(
         self,
@@ -846,7 +847,10 @@ class RedisCache:
         now_ms = self._now_ms()
         copy = self._local.get(key)
         if copy is not None and copy.meta.is_fresh(now_ms):
-            self._local.set(key, replace(copy, meta=replace(copy.meta, expires_ms=now_ms)))
+            if copy.meta.stale_until_ms > copy.meta.expires_ms:  # kept for fail-safe, as in Redis
+                self._local.set(key, replace(copy, meta=replace(copy.meta, expires_ms=now_ms)))
+            else:
+                self._local.remove(key)
         done = await self._scripts.expire(keys=(entry_key,), args=(now_ms, self._keys.tag_prefix))
         return bool(done)
 

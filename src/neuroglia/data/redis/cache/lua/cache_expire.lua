@@ -13,7 +13,8 @@ if not m then
 end
 local now = tonumber(ARGV[1])
 local expires, stale_until, rest = string.match(m, '^(%-?%d+),(%-?%d+),(.*)$')
-if expires and tonumber(stale_until) > now then
+-- Kept past its expiration (written with fail-safe: s > e) and not yet past that limit.
+if expires and tonumber(stale_until) > tonumber(expires) and tonumber(stale_until) > now then
   if tonumber(expires) > now then
     redis.call('HSET', KEYS[1], 'm', ARGV[1] .. ',' .. stale_until .. ',' .. rest)
   end
