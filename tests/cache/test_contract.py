@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cachekit import Item, Loader, eventually
-from conftest import MakeCache
 from pydantic import BaseModel
 
 from neuroglia.data.redis import (
@@ -20,6 +19,9 @@ from neuroglia.data.redis import (
     RedisRepository,
     SerializationError,
 )
+
+if TYPE_CHECKING:
+    from conftest import MakeCache
 
 RepoFactory = Any
 
@@ -60,7 +62,9 @@ async def test_typed_values_are_rebuilt(backend: RedisRepository, make_cache: Ma
     assert miss is load.value  # a miss returns the factory's own object when it has the type
 
 
-async def test_without_a_type_hit_and_miss_return_the_same_shape(backend: RedisRepository, make_cache: MakeCache) -> None:
+async def test_without_a_type_hit_and_miss_return_the_same_shape(
+    backend: RedisRepository, make_cache: MakeCache
+) -> None:
     cache = make_cache(backend)
     load = Loader(Item("Margherita", 8.5))
     miss = await cache.get_or_set_async("k", load)
@@ -75,7 +79,8 @@ async def test_a_cached_none_is_told_apart_from_a_miss(backend: RedisRepository,
     assert await cache.get_or_set_async("nothing", load) is None
     assert load.calls == 1  # None is cached by get_or_set (the decorator skips it by default)
     entry = await cache.get_entry_async("nothing")
-    assert entry is not None and entry.value is None
+    assert entry is not None
+    assert entry.value is None
     assert await cache.get_entry_async("missing") is None
 
 
@@ -86,12 +91,16 @@ async def test_values_go_through_the_repositorys_envelope(backend: RedisReposito
     await cache.set_async("k", [1, 2, 3], tags=["a", "b"])
     raw = await backend.hgetall_async("env:k")
     envelope = read_envelope(raw["v"])
-    assert envelope is not None and envelope.strategy == "json" and envelope.payload == b"[1,2,3]"
+    assert envelope is not None
+    assert envelope.strategy == "json"
+    assert envelope.payload == b"[1,2,3]"
     assert raw["t"] == "a\x1fb"
     assert len(raw["m"].split(",")) == 5
 
 
-async def test_an_unrepresentable_value_raises_and_writes_nothing(backend: RedisRepository, make_cache: MakeCache) -> None:
+async def test_an_unrepresentable_value_raises_and_writes_nothing(
+    backend: RedisRepository, make_cache: MakeCache
+) -> None:
     cache = make_cache(backend)
     with pytest.raises(SerializationError):
         await cache.set_async("k", object(), tags=["t"])
@@ -104,7 +113,9 @@ async def test_an_unrepresentable_value_raises_and_writes_nothing(backend: Redis
     assert await cache.get_or_set_async("k", load) == "fine"
 
 
-async def test_an_entry_written_by_another_strategy_is_refused(repo_factory: RepoFactory, make_cache: MakeCache) -> None:
+async def test_an_entry_written_by_another_strategy_is_refused(
+    repo_factory: RepoFactory, make_cache: MakeCache
+) -> None:
     json_cache = make_cache(await repo_factory(), "s")
     msgpack_cache = make_cache(await repo_factory(serializer="msgpack"), "s")
     await msgpack_cache.set_async("k", {"a": 1})
@@ -152,7 +163,8 @@ async def test_concurrent_misses_run_the_factory_once(backend: RedisRepository, 
     assert results == ["menu"] * 100
     assert load.calls == 1
     stats = cache.statistics()
-    assert stats.factory_runs == 1 and stats.stampede_waits_local == 99
+    assert stats.factory_runs == 1
+    assert stats.stampede_waits_local == 99
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_shared_run(
@@ -256,22 +268,27 @@ async def test_a_write_during_a_factory_run_is_not_overwritten(backend: RedisRep
 # -- tags -----------------------------------------------------------------------------------
 
 
-async def test_remove_by_tag_removes_exactly_the_tagged_entries(backend: RedisRepository, make_cache: MakeCache) -> None:
+async def test_remove_by_tag_removes_exactly_the_tagged_entries(
+    backend: RedisRepository, make_cache: MakeCache
+) -> None:
     cache = make_cache(backend, "menu")
     await cache.set_async("margherita", 1, tags=["menu", "pizza"])
     await cache.set_async("tiramisu", 2, tags=["menu", "dessert"])
     await cache.set_async("cola", 3, tags=["drinks"])
     await cache.set_async("plain", 4)
     assert await cache.remove_by_tag_async("menu") == 2
-    assert await cache.get_async("margherita") is None and await cache.get_async("tiramisu") is None
-    assert await cache.get_async("cola") == 3 and await cache.get_async("plain") == 4
+    assert await cache.get_async("margherita") is None
+    assert await cache.get_async("tiramisu") is None
+    assert await cache.get_async("cola") == 3
+    assert await cache.get_async("plain") == 4
     # The removed entries left their other tags' sets too.
     assert await backend.zcard_async("menu#tag:pizza") == 0
     assert await backend.zcard_async("menu#tag:dessert") == 0
     assert await cache.remove_by_tag_async("menu") == 0
     assert await cache.remove_by_tag_async("never-used") == 0
     stats = cache.statistics()
-    assert stats.tag_invalidations == 3 and stats.tag_removed_entries == 2
+    assert stats.tag_invalidations == 3
+    assert stats.tag_removed_entries == 2
 
 
 async def test_a_stale_tag_membership_never_deletes_a_later_entry(
@@ -386,13 +403,18 @@ async def test_a_closed_cache_refuses_calls_and_cancels_its_work(
 
 async def test_per_call_options_object_and_overrides(backend: RedisRepository, make_cache: MakeCache) -> None:
     cache = make_cache(backend, default_expiration=timedelta(minutes=1), fail_safe=True)
-    assert cache.default_options.fail_safe and cache.default_options.expiration_s == 60
+    assert cache.default_options.fail_safe
+    assert cache.default_options.expiration_s == 60
     custom = CacheOptions(expiration=5)
     await cache.set_async("k", 1, options=custom)
     entry = await cache.get_entry_async("k")
-    assert entry is not None and entry.expires_at is not None and entry.created_at is not None
+    assert entry is not None
+    assert entry.expires_at is not None
+    assert entry.created_at is not None
     assert entry.expires_at - entry.created_at == pytest.approx(5, abs=0.01)
     await cache.set_async("k2", 1, options=custom, expiration=7)  # a keyword wins over the object
     entry = await cache.get_entry_async("k2")
-    assert entry is not None and entry.expires_at is not None and entry.created_at is not None
+    assert entry is not None
+    assert entry.expires_at is not None
+    assert entry.created_at is not None
     assert entry.expires_at - entry.created_at == pytest.approx(7, abs=0.01)

@@ -77,8 +77,9 @@ async def test_the_physical_ttl_covers_expiration_plus_staleness(repo: RedisRepo
     async with RedisCache(repo, "ttl", default_expiration=60, clock=clock) as plain:
         await plain.set_async("k", "v")
         assert 59_000 <= await repo.pttl_async("ttl:k") <= 60_000
-    async with RedisCache(repo, "ttl2", default_expiration=60, clock=clock, fail_safe=True,
-                          fail_safe_max_staleness=600) as safe:
+    async with RedisCache(
+        repo, "ttl2", default_expiration=60, clock=clock, fail_safe=True, fail_safe_max_staleness=600
+    ) as safe:
         await safe.set_async("k", "v")
         assert 659_000 <= await repo.pttl_async("ttl2:k") <= 660_000
 
@@ -89,7 +90,8 @@ async def test_jitter_spreads_expirations_within_the_percentage(repo: RedisRepos
         for n in range(40):
             await c.set_async(f"k{n}", n)
             entry = await c.get_entry_async(f"k{n}")
-            assert entry is not None and entry.expires_at is not None
+            assert entry is not None
+            assert entry.expires_at is not None
             expirations.append(entry.expires_at - clock.now)
     assert all(100 <= e <= 120.001 for e in expirations), expirations
     assert len({round(e, 3) for e in expirations}) > 30  # spread, not all equal
@@ -114,7 +116,8 @@ async def test_eager_refresh_recomputes_in_the_background_and_serves_the_old_val
     await cache.drain_async()
     assert load.calls == 2
     entry = await cache.get_entry_async("k")
-    assert entry is not None and entry.value == "v2"
+    assert entry is not None
+    assert entry.value == "v2"
     assert entry.expires_at == pytest.approx(clock.now + 60, abs=0.001)  # a full expiration from the refresh
     assert cache.statistics().eager_refreshes == 1
 
@@ -141,7 +144,9 @@ async def test_a_failed_refresh_keeps_the_fresh_value(cache: RedisCache, clock: 
     await cache.drain_async()
     assert load.calls == 2
     entry = await cache.get_entry_async("k")
-    assert entry is not None and entry.value == "v1" and not entry.is_stale
+    assert entry is not None
+    assert entry.value == "v1"
+    assert not entry.is_stale
     assert cache.metrics.get_counter("rediscache_eager_refreshes_total", {"cache": "unit", "outcome": "error"}) == 1
 
 
@@ -172,7 +177,12 @@ async def test_xfetch_refreshes_early_with_a_probability_growing_near_expiry(
 @pytest.fixture
 async def safe(repo: RedisRepository, clock: FakeClock) -> AsyncIterator[RedisCache]:
     async with RedisCache(
-        repo, "safe", default_expiration=60, clock=clock, fail_safe=True, fail_safe_max_staleness=300,
+        repo,
+        "safe",
+        default_expiration=60,
+        clock=clock,
+        fail_safe=True,
+        fail_safe_max_staleness=300,
         fail_safe_throttle=30,
     ) as c:
         yield c
@@ -185,12 +195,11 @@ async def test_a_failing_factory_is_answered_with_the_stale_value_flagged(safe: 
     load.fail = Boom("database down")
     result = await safe.get_or_set_entry_async("k", load, type_=Item)
     assert result.value == Item("Margherita", 8.5)
-    assert result.is_stale and result.source == "redis"
+    assert result.is_stale
+    assert result.source == "redis"
     assert isinstance(result.error, Boom)
     assert safe.statistics().stale_served == 1
-    assert safe.metrics.get_counter(
-        "rediscache_stale_served_total", {"cache": "safe", "reason": "factory_error"}
-    ) == 1
+    assert safe.metrics.get_counter("rediscache_stale_served_total", {"cache": "safe", "reason": "factory_error"}) == 1
 
 
 async def test_fail_safe_throttles_the_factory_after_a_failure(safe: RedisCache, clock: FakeClock) -> None:
@@ -203,13 +212,15 @@ async def test_fail_safe_throttles_the_factory_after_a_failure(safe: RedisCache,
     for _ in range(5):
         clock.advance(5)
         result = await safe.get_or_set_entry_async("k", load)
-        assert result.value == "v1" and result.is_stale
+        assert result.value == "v1"
+        assert result.is_stale
     assert load.calls == 2  # the throttle (30 s) keeps the failing factory quiet
     clock.advance(6)  # past the throttle
     load.fail = None
     load.value = "v2"
     result = await safe.get_or_set_entry_async("k", load)
-    assert result.value == "v2" and not result.is_stale
+    assert result.value == "v2"
+    assert not result.is_stale
     assert load.calls == 3
 
 
@@ -239,11 +250,14 @@ async def test_soft_timeout_serves_stale_and_the_factory_finishes_in_the_backgro
     clock.advance(61)
     load.value, load.delay = "v2", 0.3
     result = await safe.get_or_set_entry_async("k", load, factory_soft_timeout=0.02)
-    assert result.value == "v1" and result.is_stale
+    assert result.value == "v1"
+    assert result.is_stale
     assert isinstance(result.error, FactoryTimeoutError)
     await safe.drain_async()
     fresh = await safe.get_entry_async("k")
-    assert fresh is not None and fresh.value == "v2" and not fresh.is_stale
+    assert fresh is not None
+    assert fresh.value == "v2"
+    assert not fresh.is_stale
 
 
 async def test_soft_timeout_needs_a_stale_value(safe: RedisCache) -> None:
@@ -276,7 +290,8 @@ async def test_hard_timeout_with_stale_serves_it(safe: RedisCache, clock: FakeCl
     clock.advance(61)
     load.delay = 0.3
     result = await safe.get_or_set_entry_async("k", load, factory_hard_timeout=0.02)
-    assert result.is_stale and result.value == "v1"
+    assert result.is_stale
+    assert result.value == "v1"
     assert safe.metrics.get_counter("rediscache_stale_served_total", {"cache": "safe", "reason": "hard_timeout"}) == 1
 
 
@@ -285,7 +300,9 @@ async def test_allow_stale_on_read(safe: RedisCache, clock: FakeClock) -> None:
     clock.advance(70)
     assert await safe.get_async("k") is None
     entry = await safe.get_entry_async("k", allow_stale_on_read=True)
-    assert entry is not None and entry.value == "old" and entry.is_stale
+    assert entry is not None
+    assert entry.value == "old"
+    assert entry.is_stale
 
 
 async def test_expire_keeps_a_fail_safe_value_as_stale(safe: RedisCache, cache: RedisCache) -> None:
@@ -295,7 +312,8 @@ async def test_expire_keeps_a_fail_safe_value_as_stale(safe: RedisCache, cache: 
     assert await safe.get_async("k") is None  # expired for normal reads
     load.fail = Boom("down")
     result = await safe.get_or_set_entry_async("k", load)
-    assert result.value == "v1" and result.is_stale
+    assert result.value == "v1"
+    assert result.is_stale
     # Without fail-safe retention, expiring removes the entry.
     await cache.set_async("plain", 1)
     assert await cache.expire_async("plain")
@@ -307,14 +325,16 @@ async def test_factory_context_adapts_expiration_and_tags(cache: RedisCache, clo
     from neuroglia.data.redis import FactoryContext
 
     async def load(ctx: FactoryContext) -> str | None:
-        assert ctx.key == "k" and not ctx.has_stale_value
+        assert ctx.key == "k"
+        assert not ctx.has_stale_value
         ctx.expiration = timedelta(seconds=5)
         ctx.tags = ["short"]
         return "v"
 
     await cache.get_or_set_async("k", load)
     entry = await cache.get_entry_async("k")
-    assert entry is not None and entry.tags == ("short",)
+    assert entry is not None
+    assert entry.tags == ("short",)
     assert entry.expires_at == pytest.approx(clock.now + 5, abs=0.001)
 
     async def not_cached(ctx: FactoryContext) -> str:
@@ -345,4 +365,5 @@ def test_options_defaults_are_fusioncache_like() -> None:
     assert options.expiration_s == 300
     assert not options.fail_safe
     assert options.lease_s == 10
-    assert options.soft_timeout_s is None and options.hard_timeout_s is None
+    assert options.soft_timeout_s is None
+    assert options.hard_timeout_s is None
