@@ -386,8 +386,8 @@ def make_cached(
     type_: Any,
 ) -> Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]:
     """The decorator :meth:`RedisCache.cached` returns (arguments checked now, the function when applied)."""
-    if isinstance(key, str) and not key:
-        raise InvalidArgumentError("key must be a non-empty format string or a callable")
+    if (isinstance(key, str) and not key) or not (key is None or isinstance(key, str) or callable(key)):
+        raise InvalidArgumentError(f"key must be a non-empty format string or a callable, got {key!r}")
     if type_ is not None:
         _type_shape(type_)
     check_tags(list(tags) if not isinstance(tags, str | bytes) else tags, "tags")
