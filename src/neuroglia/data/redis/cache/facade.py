@@ -629,11 +629,7 @@ class RedisCache:
                 else:
                     value = await call_factory(factory, ctx)
                 outcome = "ok"
-            except BaseException as exc:
-                if span is not None and isinstance(exc, Exception):
-                    span.record_exception(exc)
-                raise
-            finally:
+            finally:  # (the span records a raised exception and its status by itself)
                 elapsed = perf_counter() - started
                 if span is not None:
                     span.set_attribute("cache.outcome", outcome)
