@@ -1,16 +1,18 @@
 """The names the cache layer takes from the rest of the library, imported in this one place.
 
-At run time only public modules of ``neuroglia.data.redis`` are used
-(``exceptions``, ``metrics``, ``serialization``); the repository, its scripts
-and the envelope serializer are imported for type annotations only. Keeping
-every import from outside the subpackage here means a move of those modules
-changes one file.
+At run time the public modules ``exceptions``, ``metrics`` and
+``serialization`` are used, and two internals of the repository, for the hit
+path only: :class:`Command` and ``RedisRepository._execute`` (see
+:func:`read_entry`). The repository, its scripts and the envelope serializer
+are otherwise imported for type annotations only. Keeping every import from
+outside the subpackage here means a move of those modules changes one file.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .._command import Command
 from ..exceptions import (
     CacheException,
     CacheUnavailableError,
@@ -34,3 +36,20 @@ __all__ = [
     "SerializationError",
     "from_plain",
 ]
+
+
+def _raw(reply: Any) -> Any:
+    return reply
+
+
+async def read_entry(repository: RedisRepository, full_key: str) -> Any:
+    """``HMGET full_key v m t`` through the repository's one execute path, replies left raw.
+
+    The cache's hit path. It builds the command itself rather than calling
+    ``hmget_async``, whose argument checks and text decoding (a failed UTF-8
+    decode of the binary value on every hit) cost more than the rest of a
+    hit's work; ``full_key`` already carries the repository's key prefix.
+    Breaker, deadline, retries, metrics and error mapping are the
+    repository's, as for every command.
+    """
+    return await repository._execute(Command(("HMGET", full_key, "v", "m", "t"), _raw, read=True))

@@ -22,7 +22,7 @@ A hit is one ``HMGET v m t``. The Lua scripts read ``e`` (the first number of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from ._library import SerializationError
 from .options import TAG_SEPARATOR
@@ -37,9 +37,11 @@ FLAG_FAILSAFE_COPY = 1
 ValueSource = Literal["redis", "local", "factory"]
 
 
-@dataclass(frozen=True, slots=True)
-class EntryMeta:
-    """The ``m`` field of an entry, in milliseconds of the cache's clock."""
+class EntryMeta(NamedTuple):
+    """The ``m`` field of an entry, in milliseconds of the cache's clock.
+
+    A named tuple: built on every hit, it must be cheap.
+    """
 
     expires_ms: int
     stale_until_ms: int
@@ -56,9 +58,8 @@ class EntryMeta:
         """Parse ``m``; a value that is not ours raises :class:`SerializationError`."""
         if isinstance(text, bytes):
             text = text.decode("ascii", "replace")
-        parts = text.split(",")
         try:
-            e, s, c, d, f = (int(p) for p in parts)
+            e, s, c, d, f = map(int, text.split(","))
         except ValueError:
             raise SerializationError(
                 f"the cache entry's metadata {text[:40]!r} is not in this library's format"
@@ -93,8 +94,7 @@ def split_tags(text: Any) -> tuple[str, ...]:
     return tuple(t for t in str(text).split(TAG_SEPARATOR) if t)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
+class StoredEntry(NamedTuple):
     """An entry as stored: the encoded value, its metadata and tags."""
 
     data: bytes
@@ -103,11 +103,11 @@ class StoredEntry:
 
     @classmethod
     def from_fields(cls, v: Any, m: Any, t: Any) -> StoredEntry | None:
-        """Build from the fields of ``HMGET v m t``; ``None`` when the entry does not exist."""
+        """Build from the raw fields of ``HMGET v m t``; ``None`` when the entry does not exist."""
         if v is None or m is None:
             return None
-        data = v if isinstance(v, bytes) else str(v).encode()
-        return cls(data, EntryMeta.decode(m), split_tags(t))
+        data = v if v.__class__ is bytes else (v.encode() if isinstance(v, str) else bytes(v))
+        return cls(data, EntryMeta.decode(m), split_tags(t) if t else ())
 
 
 @dataclass(frozen=True, slots=True)

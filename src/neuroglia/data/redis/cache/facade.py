@@ -28,13 +28,13 @@ import math
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, Self, TypeVar, Unpack, overload
 
-from ._library import CacheException, CacheMetrics, CacheUnavailableError, InvalidArgumentError
+from ._library import CacheException, CacheMetrics, CacheUnavailableError, InvalidArgumentError, read_entry
 from .entry import FLAG_FAILSAFE_COPY, CacheResult, EntryMeta, StoredEntry, ValueSource
 from .errors import CacheClosedError, FactoryTimeoutError
 from .factory import FactoryContext, call_factory
@@ -128,6 +128,7 @@ class RedisCache:
         self._repo = repository
         self._codec = repository.codec
         self._keys = KeySpace(namespace, repository.config.key_prefix)
+        self._full_prefix = repository.config.key_prefix
         self._scripts = CacheScripts(repository)
         self._clock = clock or time.time
         self._local: LocalStore = (
@@ -217,17 +218,19 @@ class RedisCache:
     def _options(
         self,
         options: CacheOptions | None,
-        overrides: dict[str, Any],
+        overrides: Mapping[str, Any],
         expiration: Duration | None = None,
         tags: Iterable[str] | None = None,
     ) -> CacheOptions:
         base = self._defaults if options is None else options
         if not isinstance(base, CacheOptions):
             raise InvalidArgumentError(f"options must be a CacheOptions, got {type(base).__name__}")
-        if expiration is not None:
-            overrides["expiration"] = expiration
-        if tags is not None:
-            overrides["tags"] = check_tags(tags)
+        if expiration is not None or tags is not None:
+            overrides = dict(overrides)
+            if expiration is not None:
+                overrides["expiration"] = expiration
+            if tags is not None:
+                overrides["tags"] = check_tags(tags)
         if not overrides:
             return base
         # Resolved variants are remembered: building a frozen options object
@@ -300,7 +303,7 @@ class RedisCache:
     # -- Redis access ---------------------------------------------------------------
 
     async def _read(self, entry_key: str) -> StoredEntry | None:
-        v, m, t = await self._repo.hmget_async(entry_key, "v", "m", "t")
+        v, m, t = await read_entry(self._repo, self._full_prefix + entry_key)
         return StoredEntry.from_fields(v, m, t)
 
     async def _write(self, key: str, entry: StoredEntry, token: str = "") -> bool:
@@ -389,7 +392,7 @@ class RedisCache:
         cannot be stored (nothing is written). Use :meth:`get_or_set_entry_async`
         to learn whether the value was served stale.
         """
-        opts = self._options(options, dict(overrides), expiration, tags)
+        opts = self._options(options, overrides, expiration, tags)
         result = await self._get_or_set(key, factory, opts, shape_for(type_))
         return result.value
 
@@ -405,7 +408,7 @@ class RedisCache:
         **overrides: Unpack[CallOverrides],
     ) -> CacheResult[Any]:
         """:meth:`get_or_set_async`, returning the value with its flags (stale? from where? why?)."""
-        opts = self._options(options, dict(overrides), expiration, tags)
+        opts = self._options(options, overrides, expiration, tags)
         return await self._get_or_set(key, factory, opts, shape_for(type_))
 
     async def _get_or_set(
@@ -753,7 +756,7 @@ class RedisCache:
     ) -> CacheResult[Any] | None:
         """:meth:`get_async` with the value's flags; ``None`` on a miss."""
         self._check_open()
-        opts = self._options(options, dict(overrides))
+        opts = self._options(options, overrides)
         shape = shape_for(type_)
         entry_key = self._keys.entry(key)
         now_ms = self._now_ms()
@@ -806,7 +809,7 @@ class RedisCache:
         overwrite this value with its (possibly older) result.
         """
         self._check_open()
-        opts = self._options(options, dict(overrides), expiration, tags)
+        opts = self._options(options, overrides, expiration, tags)
         self._keys.entry(key)
         data = self._codec.dumps(value)
         entry = StoredEntry(data, self._meta(self._now_ms(), opts.expiration_s, opts), tuple(opts.tags))
@@ -844,7 +847,7 @@ class RedisCache:
         copy = self._local.get(key)
         if copy is not None and copy.meta.is_fresh(now_ms):
             if copy.meta.stale_until_ms > copy.meta.expires_ms:  # kept for fail-safe, as in Redis
-                self._local.set(key, replace(copy, meta=replace(copy.meta, expires_ms=now_ms)))
+                self._local.set(key, copy._replace(meta=copy.meta._replace(expires_ms=now_ms)))
             else:
                 self._local.remove(key)
         done = await self._scripts.expire(keys=(entry_key,), args=(now_ms, self._keys.tag_prefix))
@@ -909,7 +912,7 @@ class RedisCache:
         """
         from .decorator import make_cached
 
-        opts = self._options(options, dict(overrides), expiration)
+        opts = self._options(options, overrides, expiration)
         return make_cached(self, opts, key=key, tags=tags, cache_none=cache_none, type_=type_)
 
     async def _get_or_set_shaped(
