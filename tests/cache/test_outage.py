@@ -55,6 +55,7 @@ async def test_a_fresh_copy_is_served_from_the_process_during_an_outage(
     assert result.value == {"name": "Margherita"}
     assert result.source == "local"
     assert not result.is_stale
+    assert isinstance(result.error, CacheUnavailableError)
     assert load.calls == 1
     entry = await safe.get_entry_async("item")
     assert entry is not None

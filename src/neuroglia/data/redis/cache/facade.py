@@ -437,7 +437,7 @@ class RedisCache:
                 if copy is not None:
                     if copy.meta.is_fresh(now_ms):
                         instruments.hit(local=True)
-                        return self._result(copy, shape, "local")
+                        return replace(self._result(copy, shape, "local"), error=exc)
                     if copy.meta.is_usable_stale(now_ms):
                         stale, stale_source = copy, "local"
         else:
