@@ -5,8 +5,8 @@ entry if another process has just written it, takes the lease (``SET NX PX``
 of a token of this attempt) if nobody holds it, or registers the process as a
 waiter. A waiter blocks on its own wake-up list (``BLPOP``) until the holder
 writes the value or releases the lease (both wake every registered waiter), or
-until the lease runs out (the holder died or overran), then checks again:
-no polling. The holder's write (``cache_set.lua``) and release
+until the lease runs out (the holder died or overran, timed by the waiter),
+then checks again: no polling. The holder's write (``cache_set.lua``) and release
 (``cache_release.lua``) delete the lease only if it still holds their token.
 
 Inside one process only the flight of a key talks to Redis, so a process is
@@ -15,6 +15,7 @@ one waiter however many of its tasks wait.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ __all__ = ["DistributedLease", "LeaseOutcome", "LeaseState"]
 # A waiter blocks until the lease should have run out plus this margin, so that
 # its next attempt finds the lease gone rather than a few milliseconds left.
 WAKE_MARGIN: Final = 0.01
+# The BLPOP's own (server-side) timeout is later than the waiter's: only a
+# backstop, should the client-side one not fire.
+SERVER_BACKSTOP: Final = 1.0
 
 
 class LeaseState(enum.Enum):
@@ -101,7 +105,16 @@ class DistributedLease:
                 waited = True
                 on_wait()
             # Woken by the holder's write or release, or by the end of its lease.
-            await self._repository.blpop_async(wake_list, int(reply[1]) / 1000 + WAKE_MARGIN)
+            # The end is timed here: Redis checks blocking timeouts when its event
+            # loop wakes, up to 1/hz (100 ms) late on an idle server. Cutting the
+            # BLPOP short costs its connection (dropped, reopened on demand), and
+            # happens only when a holder died or overran.
+            remaining = int(reply[1]) / 1000 + WAKE_MARGIN
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._repository.blpop_async(wake_list, remaining + SERVER_BACKSTOP)
+            except TimeoutError:
+                pass
 
     async def release(self, key: str, token: str) -> None:
         """Give the lease up without writing, waking the waiters (one of them takes over)."""
