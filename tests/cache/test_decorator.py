@@ -85,6 +85,16 @@ async def test_attribute_and_index_access_in_keys_and_tags(cache: RedisCache) ->
 
     assert first.key_for(("a", "b")) == "first:a"
 
+    @cache.cached(key="page:{n:03d}:{size.value}:{name!r}:{query.category[0]}")
+    async def formatted(n: int, size: Size, name: str, query: MenuQuery) -> str:
+        return "x"
+
+    assert formatted.key_for(7, Size.LARGE, "a", MenuQuery("pizza")) == "page:007:l:'a':p"
+    # Arguments bound by keyword, in any order, with defaults: the same key as positionally.
+    assert get_menu.key_for(query=MenuQuery("pizza", 2)) == "menu:pizza:2"
+    with pytest.raises(TypeError, match="get_menu"):
+        get_menu.key_for(MenuQuery("pizza"), unknown=1)  # type: ignore[call-arg]
+
 
 async def test_concurrent_calls_run_the_function_once(cache: RedisCache) -> None:
     runs = 0

@@ -35,11 +35,12 @@ def test_the_page_has_runnable_examples() -> None:
 
 @pytest.mark.parametrize(("line", "code", "not_run"), BLOCKS, ids=[f"line-{b[0]}" for b in BLOCKS])
 async def test_block_runs(line: int, code: str, not_run: bool) -> None:
-    tree = compile(code, f"{PAGE.name}:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | ast.PyCF_ONLY_AST, dont_inherit=True)
+    where = f"{PAGE.name}:{line}"
+    tree = compile(code, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | ast.PyCF_ONLY_AST, dont_inherit=True)
     if not_run:
         assert tree.body  # parsed: the block is Python, only not run
         return
-    compiled = compile(tree, f"{PAGE.name}:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    compiled = compile(tree, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     namespace: dict[str, object] = {"__name__": f"docs_block_{line}"}
     # (compiled without this module's "from __future__ import annotations": a block runs as a reader would run it)
     with contextlib.redirect_stdout(io.StringIO()):

@@ -90,21 +90,77 @@ def _check_part(value: Any, field: str, function: str) -> None:
     )
 
 
-class _KeyFormatter(string.Formatter):
-    """``str.format`` that checks what every field reaches."""
+class _Template:
+    """A key or tag format string, parsed once; every value a field reaches is checked.
 
-    def __init__(self, function: str) -> None:
-        self.function = function
+    ``str.format`` semantics (attribute and index access, conversions, format
+    specs) without ``string.Formatter``'s per-call parsing, which would cost
+    more than the rest of a cache hit.
+    """
 
-    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
-        try:
-            obj, used = super().get_field(field_name, args, kwargs)
-        except (AttributeError, KeyError, IndexError, TypeError) as exc:
-            raise InvalidArgumentError(
-                f"cache key field {{{field_name}}} of {self.function} cannot be read: {exc!r}"
-            ) from None
-        _check_part(obj, field_name, self.function)
-        return obj, used
+    __slots__ = ("_function", "_parts", "roots", "text")
+
+    def __init__(self, text: str, what: str, function: str) -> None:
+        self.text = text
+        self._function = function
+        self.roots = _template_roots(text, what, function)
+        parts: list[tuple[str, str | None, str, tuple[tuple[bool, Any], ...], str | None, str]] = []
+        for literal, field, spec, conversion in string.Formatter().parse(text):
+            if field is None:
+                parts.append((literal, None, "", (), None, ""))
+                continue
+            root, rest = _split_field(field, what, text, function)
+            if spec and ("{" in spec):
+                raise InvalidArgumentError(f"{what} {text!r} of {function}: nested fields in a format spec")
+            parts.append((literal, field, root, rest, conversion, spec or ""))
+        self._parts = parts
+
+    def render(self, arguments: Mapping[str, Any]) -> str:
+        out: list[str] = []
+        function = self._function
+        for literal, field, root, rest, conversion, spec in self._parts:
+            out.append(literal)
+            if field is None:
+                continue
+            try:
+                value = arguments[root]
+                for is_attribute, name in rest:
+                    value = getattr(value, name) if is_attribute else value[name]
+            except (AttributeError, KeyError, IndexError, TypeError) as exc:
+                raise InvalidArgumentError(
+                    f"cache key field {{{field}}} of {function} cannot be read: {exc!r}"
+                ) from None
+            _check_part(value, field, function)
+            if conversion == "r":
+                value = repr(value)
+            elif conversion == "s":
+                value = str(value)
+            elif conversion == "a":
+                value = ascii(value)
+            out.append(format(value, spec))
+        return "".join(out)
+
+
+_ACCESS = re.compile(r"\.([A-Za-z_]\w*)|\[([^\]]+)\]")
+
+
+def _split_field(field: str, what: str, text: str, function: str) -> tuple[str, tuple[tuple[bool, Any], ...]]:
+    """``"query.items[0]"`` -> ``("query", ((True, "items"), (False, 0)))``, as ``str.format`` reads it."""
+    root = _FIELD_ROOT.match(field)
+    assert root is not None  # checked by _template_roots
+    rest: list[tuple[bool, Any]] = []
+    position = root.end()
+    while position < len(field):
+        access = _ACCESS.match(field, position)
+        if access is None:
+            raise InvalidArgumentError(f"{what} {text!r} of {function}: cannot read the field {{{field}}}")
+        attribute, index = access.groups()
+        if attribute is not None:
+            rest.append((True, attribute))
+        else:
+            rest.append((False, int(index) if index.isdigit() else index))
+        position = access.end()
+    return root.group(), tuple(rest)
 
 
 def _template_roots(template: str, what: str, function: str) -> list[str]:
@@ -223,21 +279,32 @@ class CachedFunction(Generic[P, R]):
         parameters = list(self._signature.parameters.values())
         self._skip_first = bool(parameters) and parameters[0].name in ("self", "cls")
         names = {p.name for p in parameters}
-        self._formatter = _KeyFormatter(name)
+        self._key_template: _Template | None = None
         if isinstance(key, str):
             if not key:
                 raise InvalidArgumentError(f"key of {name} must be a non-empty format string")
-            self._check_roots(_template_roots(key, "key", name), names)
+            self._key_template = _Template(key, "key", name)
+            self._check_roots(self._key_template.roots, names)
         elif key is not None and not callable(key):
             raise InvalidArgumentError(f"key of {name} must be a format string or a callable, got {key!r}")
         self._key = key
         tag_list = check_tags(list(tags), "tags")
-        self._tag_templates: list[str] = []
+        self._tag_templates: list[_Template] = []
         self._static_tags: list[str] = []
         for tag in tag_list:
-            roots = _template_roots(tag, "tag", name)
-            self._check_roots(roots, names)
-            (self._tag_templates if roots else self._static_tags).append(tag)
+            template = _Template(tag, "tag", name)
+            self._check_roots(template.roots, names)
+            if template.roots:
+                self._tag_templates.append(template)
+            else:
+                self._static_tags.append(tag)
+        # A signature of plain parameters is bound here, in its order, without
+        # inspect's Signature.bind (slow); any other goes through it.
+        plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        self._simple = all(p.kind in plain for p in parameters)
+        self._names = tuple(p.name for p in parameters)
+        self._positional = sum(1 for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self._defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
         if self._static_tags and not self._tag_templates:
             self._options = cache._options(options, {}, tags=self._static_tags)
         self._type = type_
@@ -276,11 +343,28 @@ class CachedFunction(Generic[P, R]):
                 raise InvalidArgumentError(f"the key callable of {self._name} returned {built!r}, not a non-empty str")
             return built
         arguments = self._bind(args, kwargs)
-        if key is not None:
-            return self._formatter.vformat(key, (), arguments)
+        if self._key_template is not None:
+            return self._key_template.render(arguments)
         return self._default_key(arguments)
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self._simple and len(args) <= self._positional:
+            arguments: dict[str, Any] = {}
+            taken = 0
+            defaults = self._defaults
+            for index, name in enumerate(self._names):
+                if index < len(args):
+                    arguments[name] = args[index]
+                elif name in kwargs:
+                    arguments[name] = kwargs[name]
+                    taken += 1
+                elif name in defaults:
+                    arguments[name] = defaults[name]
+                else:
+                    break  # a missing argument: Signature.bind says which
+            else:
+                if taken == len(kwargs):  # else an unknown or doubled keyword: Signature.bind says which
+                    return arguments
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -310,7 +394,7 @@ class CachedFunction(Generic[P, R]):
         if not self._tag_templates:
             return self._options
         arguments = self._bind(args, kwargs)
-        tags = [*self._static_tags, *(self._formatter.vformat(t, (), arguments) for t in self._tag_templates)]
+        tags = [*self._static_tags, *(t.render(arguments) for t in self._tag_templates)]
         return self.cache._options(self._options, {}, tags=tags)
 
     # -- calls ------------------------------------------------------------------------
