@@ -289,6 +289,12 @@ class RedisCache:
             entry.tags,
         )
 
+    def _count_hit(self, entry: StoredEntry, *, local: bool = False) -> None:
+        if entry.meta.is_failsafe_copy:
+            self._instruments.stale("throttle")  # a stale value, re-served during the fail-safe throttle
+        else:
+            self._instruments.hit(local=local)
+
     def _stale_result(
         self,
         entry: StoredEntry,
@@ -425,7 +431,7 @@ class RedisCache:
         if local.coherent:
             copy = local.get(key)
             if copy is not None and copy.meta.is_fresh(now_ms):
-                instruments.hit(local=True)
+                self._count_hit(copy, local=True)
                 return self._result(copy, shape, "local")
         try:
             entry = await self._read(entry_key)
@@ -436,7 +442,7 @@ class RedisCache:
                 copy = local.get(key)
                 if copy is not None:
                     if copy.meta.is_fresh(now_ms):
-                        instruments.hit(local=True)
+                        self._count_hit(copy, local=True)
                         return replace(self._result(copy, shape, "local"), error=exc)
                     if copy.meta.is_usable_stale(now_ms):
                         stale, stale_source = copy, "local"
@@ -444,7 +450,7 @@ class RedisCache:
             if entry is not None:
                 meta = entry.meta
                 if meta.is_fresh(now_ms):
-                    instruments.hit()
+                    self._count_hit(entry)
                     self._keep_local(key, entry, opts)
                     if (opts.eager is not None or opts.xfetch_beta) and self._should_refresh(meta, opts, now_ms):
                         self._start_refresh(key, factory, opts, shape, entry)
@@ -765,7 +771,7 @@ class RedisCache:
         if local.coherent:
             copy = local.get(key)
             if copy is not None and copy.meta.is_fresh(now_ms):
-                instruments.hit(local=True)
+                self._count_hit(copy, local=True)
                 return self._result(copy, shape, "local")
         try:
             entry = await self._read(entry_key)
@@ -774,14 +780,14 @@ class RedisCache:
             copy = local.get(key) if opts.fail_safe else None
             if copy is not None:
                 if copy.meta.is_fresh(now_ms):
-                    instruments.hit(local=True)
+                    self._count_hit(copy, local=True)
                     return replace(self._result(copy, shape, "local"), error=exc)
                 if copy.meta.is_usable_stale(now_ms):
                     return self._stale_result(copy, shape, "local", "redis_unavailable", exc)
             raise
         if entry is not None:
             if entry.meta.is_fresh(now_ms):
-                instruments.hit()
+                self._count_hit(entry)
                 self._keep_local(key, entry, opts)
                 return self._result(entry, shape, "redis")
             if opts.allow_stale_on_read and entry.meta.is_usable_stale(now_ms):

@@ -9,7 +9,8 @@ carries the label ``cache=<namespace>``::
     rediscache_misses_total{cache}                 calls that found no fresh value
     rediscache_stale_served_total{cache, reason}   stale values served by fail-safe
                                                    (reason: factory_error, soft_timeout,
-                                                   hard_timeout, redis_unavailable, read)
+                                                   hard_timeout, redis_unavailable, read,
+                                                   throttle)
     rediscache_factory_runs_total{cache, outcome}  factory runs (outcome: ok, error, timeout)
     rediscache_factory_duration_seconds{cache}     how long factories ran (histogram)
     rediscache_stampede_waits_total{cache, scope}  callers that waited for another's factory
