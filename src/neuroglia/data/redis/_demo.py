@@ -8,8 +8,10 @@ processing and inventory under distributed locks with several service
 instances racing, kitchen stations pulling from one queue, fencing tokens
 refusing a stale holder's write, analytics, segmentation, custom
 serialization, the resilient menu service through a simulated outage (the
-circuit breaker opening, failing fast, the fallbacks, recovery), and a metrics
-summary with the page's performance monitor.
+circuit breaker opening, failing fast, the fallbacks, recovery), the cache
+layer (``RedisCache``: a stampede collapsed, a stale value served through an
+outage; ``_demo_caching.py``), and a metrics summary with the page's
+performance monitor.
 
 Every key the demo writes lives under a fresh prefix (``demo:<random>:``),
 and the clean-up at the end deletes that prefix only: the demo never flushes
@@ -43,6 +45,7 @@ from typing import Any, ClassVar, TextIO, TypeVar, cast
 from ._breaker import CircuitBreakerPolicy, CircuitState
 from ._client import NotSentError, PoolStats, Transport, build_transport
 from ._config import ConnectionPoolConfig, RedisConfig
+from ._demo_caching import caching_section
 from ._envelope import read_envelope
 from ._hash_repository import RedisHashRepository
 from ._lock import DistributedLock, fenced_set_async
@@ -1788,6 +1791,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Customer segmentation", "CustomerSegmentationService", segmentation_section),
     Section("Custom serialization", "CustomSerializationService", serialization_section),
     Section("Resilience", "ResilientMenuService", resilience_section),
+    Section("Cache layer", "RedisCache", caching_section),
     Section("Metrics", "CachePerformanceMonitor", metrics_section),
 )
 """The demo's parts, in order. Metrics comes last: it reports on everything before it."""
