@@ -59,6 +59,7 @@ R = TypeVar("R")
 P = ParamSpec("P")
 _log = logging.getLogger("neuroglia.data.redis.cache")
 _MEMO_SIZE: Final = 256
+_RELEASE_TIMEOUT: Final = 1.0
 
 
 class _Outcome:
@@ -189,7 +190,8 @@ class RedisCache:
 
         Callers waiting for a cancelled flight get
         :class:`~neuroglia.data.redis.CacheClosedError`. A lease held by a
-        cancelled flight runs out on its own. The repository stays open.
+        cancelled flight is given up (waiting processes take over at once).
+        The repository stays open.
         """
         self._closed = True
         await self._tasks.close()
@@ -331,9 +333,11 @@ class RedisCache:
         if not token:
             return
         try:
-            await self._lease.release(key, token)
-        except CacheException as exc:
-            _log.debug("cache %s: could not release the lease of %r: %s", self.namespace, key, exc)
+            # Bounded: a release must not hold up a failing call or close() during an outage.
+            async with asyncio.timeout(_RELEASE_TIMEOUT):
+                await self._lease.release(key, token)
+        except (CacheException, TimeoutError) as exc:
+            _log.debug("cache %s: could not release the lease of %r: %r", self.namespace, key, exc)
 
     def _keep_local(self, key: str, entry: StoredEntry, options: CacheOptions) -> None:
         if options.fail_safe or self._local.coherent:
@@ -505,7 +509,9 @@ class RedisCache:
             else:
                 await asyncio.wait((task,))
         if task.cancelled():
-            raise CacheClosedError(f"the cache {self.namespace!r} was closed while {key!r} was being computed")
+            if self._closed:
+                raise CacheClosedError(f"the cache {self.namespace!r} was closed while {key!r} was being computed")
+            raise CacheException(f"the computation of cache key {key!r} was cancelled (its factory was cancelled)")
         error = task.exception()
         if error is not None:
             if opts.fail_safe and stale is not None:
@@ -586,7 +592,10 @@ class RedisCache:
             await self._fail_safe_throttle(flight, key, opts, stale, token, redis_down)
             raise
         except BaseException:
-            # Cancelled (the cache is closing): the lease runs out by itself.
+            # Cancelled (the cache is closing, or the factory was): give the lease
+            # up so that another process takes over now rather than at its end.
+            if not redis_down:
+                await self._release(key, token)
             raise
         if ctx.do_not_cache:
             if not redis_down:
