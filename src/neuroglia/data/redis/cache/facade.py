@@ -403,8 +403,7 @@ class RedisCache:
         to learn whether the value was served stale.
         """
         opts = self._options(options, overrides, expiration, tags)
-        result = await self._get_or_set(key, factory, opts, shape_for(type_))
-        return result.value
+        return await self._get_or_set(key, factory, opts, shape_for(type_), plain=True)
 
     async def get_or_set_entry_async(
         self,
@@ -419,11 +418,16 @@ class RedisCache:
     ) -> CacheResult[Any]:
         """:meth:`get_or_set_async`, returning the value with its flags (stale? from where? why?)."""
         opts = self._options(options, overrides, expiration, tags)
-        return await self._get_or_set(key, factory, opts, shape_for(type_))
+        result: CacheResult[Any] = await self._get_or_set(key, factory, opts, shape_for(type_))
+        return result
 
     async def _get_or_set(
-        self, key: str, factory: Callable[..., Any], opts: CacheOptions, shape: ValueShape[Any]
-    ) -> CacheResult[Any]:
+        self, key: str, factory: Callable[..., Any], opts: CacheOptions, shape: ValueShape[Any], *, plain: bool = False
+    ) -> Any:
+        """The value (``plain``) or the :class:`CacheResult` of ``key``; see :meth:`get_or_set_async`.
+
+        A hit is the common path: with ``plain`` it builds no result object.
+        """
         self._check_open()
         entry_key = self._keys.entry(key)
         now_ms = self._now_ms()
@@ -436,7 +440,8 @@ class RedisCache:
             copy = local.get(key)
             if copy is not None and copy.meta.is_fresh(now_ms):
                 self._count_hit(copy, local=True)
-                return self._result(copy, shape, "local")
+                result = self._result(copy, shape, "local")
+                return result.value if plain else result
         try:
             entry = await self._read(entry_key)
         except CacheUnavailableError as exc:
@@ -447,17 +452,24 @@ class RedisCache:
                 if copy is not None:
                     if copy.meta.is_fresh(now_ms):
                         self._count_hit(copy, local=True)
-                        return replace(self._result(copy, shape, "local"), error=exc)
+                        result = replace(self._result(copy, shape, "local"), error=exc)
+                        return result.value if plain else result
                     if copy.meta.is_usable_stale(now_ms):
                         stale, stale_source = copy, "local"
         else:
             if entry is not None:
                 meta = entry.meta
-                if meta.is_fresh(now_ms):
-                    self._count_hit(entry)
-                    self._keep_local(key, entry, opts)
+                if now_ms < meta.expires_ms:  # fresh
+                    if meta.flags:
+                        self._count_hit(entry)
+                    else:
+                        instruments.hit()
+                    if opts.fail_safe or local.coherent:
+                        local.set(key, entry)
                     if (opts.eager is not None or opts.xfetch_beta) and self._should_refresh(meta, opts, now_ms):
                         self._start_refresh(key, factory, opts, shape, entry)
+                    if plain:
+                        return shape.load(self._codec.loads(entry.data))
                     return self._result(entry, shape, "redis")
                 if opts.fail_safe and meta.is_usable_stale(now_ms):
                     stale = entry
@@ -472,7 +484,8 @@ class RedisCache:
             flight = self._flights.start(key, make, f"rediscache-flight:{self.namespace}:{key}")
         else:
             instruments.wait("local")
-        return await self._wait_for(flight, key, opts, shape, stale, stale_source, unavailable)
+        result = await self._wait_for(flight, key, opts, shape, stale, stale_source, unavailable)
+        return result.value if plain else result
 
     async def _wait_for(
         self,
@@ -512,13 +525,15 @@ class RedisCache:
             if self._closed:
                 raise CacheClosedError(f"the cache {self.namespace!r} was closed while {key!r} was being computed")
             raise CacheException(f"the computation of cache key {key!r} was cancelled (its factory was cancelled)")
-        error = task.exception()
-        if error is not None:
+        try:
+            # result() re-raises a failure with its original traceback for each
+            # caller (a bare ``raise`` of the shared exception would grow it).
+            outcome = task.result()
+        except Exception as error:
             if opts.fail_safe and stale is not None:
                 reason = "hard_timeout" if isinstance(error, FactoryTimeoutError) else "factory_error"
                 return self._stale_result(stale, shape, stale_source, reason, error)
-            raise error
-        outcome = task.result()
+            raise
         entry = outcome.entry
         if outcome.has_value and (entry is None or shape.keeps(outcome.value)):
             if entry is None:
@@ -932,6 +947,6 @@ class RedisCache:
 
     async def _get_or_set_shaped(
         self, key: str, factory: Callable[..., Any], opts: CacheOptions, shape: ValueShape[Any]
-    ) -> CacheResult[Any]:
-        """The decorator's entry point: a prepared options object and shape."""
-        return await self._get_or_set(key, factory, opts, shape)
+    ) -> Any:
+        """The decorator's entry point: a prepared options object and shape; returns the value."""
+        return await self._get_or_set(key, factory, opts, shape, plain=True)
