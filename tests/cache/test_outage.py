@@ -116,7 +116,7 @@ async def test_plain_calls_raise_during_an_outage_without_a_copy(
         with pytest.raises(CacheUnavailableError):
             await cache.remove_by_tag_async("menu")
         load = Loader("computed")
-        assert await cache.get_or_set_async("item", load) == "computed"  # never fails for Redis alone
+        assert await cache.get_or_set_async("item", load) == "computed"  # never fails because Redis is unavailable
         assert await cache.get_or_set_async("item", load) == "computed"
         assert load.calls == 2  # no fail-safe, no in-process copy: each call computes
 
