@@ -39,6 +39,7 @@ SECTION_TITLES = [
     "Customer segmentation - CustomerSegmentationService",
     "Custom serialization - CustomSerializationService",
     "Resilience - ResilientMenuService",
+    "Cache layer - RedisCache",
     "Metrics - CachePerformanceMonitor",
 ]
 SECTIONS_BY_TITLE = {s.title: s for s in SECTIONS}
@@ -160,7 +161,7 @@ def assert_metrics_report(report: str) -> None:
         r"hit_ratio +0\.5\n",
         r"active_connections +[1-9]\d*\n",
         r"memory_usage +[1-9]\d*\n",
-        r"figure +demo repository +all 6 repositories of the run",
+        r"figure +demo repository +all 7 repositories of the run",
         r"commands +[1-9]\d* +[1-9]\d*\n",
         r"reads: hits / misses +\d+ / \d+ +\d+ / \d+",
         r"hit ratio +\d+\.\d% +\d+\.\d%",
@@ -275,7 +276,7 @@ async def test_each_section_title_is_flushed_as_the_section_starts() -> None:
 
 
 @pytest.mark.parametrize(
-    "title", ["Distributed locking", "Kitchen stations", "Fencing tokens", "Resilience", "Metrics"]
+    "title", ["Distributed locking", "Kitchen stations", "Fencing tokens", "Resilience", "Cache layer", "Metrics"]
 )
 async def test_a_new_section_runs_on_its_own(title: str) -> None:
     # Each section stands alone (the metrics section reports on whatever ran before it).

@@ -176,7 +176,10 @@ class RedisRepository(
         """Close every connection. A later call reconnects lazily."""
         if self._probe is not None:
             await self._probe.close()
-        transport, self._transport = self._transport, None
+        # The last transport is closed even when it looks closed already:
+        # commands that were under way at an earlier disconnect() may have
+        # left connections behind in it since.
+        transport, self._transport = self._transport or self._closed_transport, None
         self._state = _State.IDLE
         self._executor.disconnected()
         if transport is not None and transport is not self._injected_transport:

@@ -237,6 +237,9 @@ class RedisPyTransport:
         With a ``deadline`` (loop time) neither the wait for a free slot nor
         a connect of a new connection may outlast it.
         """
+        # The epoch when the command asked: a connection it gets after a
+        # close() that began meanwhile belongs to the closed epoch.
+        epoch = self._epoch
         slots = self._slots
         if slots.locked():
             wait = self._pool_timeout
@@ -259,7 +262,7 @@ class RedisPyTransport:
                         conn = await self._pool.get_connection()
                 else:
                     conn = await self._pool.get_connection()
-            self._lent[id(conn)] = self._epoch
+            self._lent[id(conn)] = epoch
             return conn
         except BaseException as exc:
             slots.release()

@@ -9,6 +9,7 @@ before the metrics section, which reports on everything run before it.
 """
 
 from ..context import Section
+from .caching import caching_section
 from .data_structures import (
     analytics_section,
     kitchen_queue_section,
@@ -34,6 +35,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Customer segmentation", "CustomerSegmentationService", segmentation_section),
     Section("Custom serialization", "CustomSerializationService", serialization_section),
     Section("Resilience", "ResilientMenuService", resilience_section),
+    Section("Cache layer", "RedisCache", caching_section),
     Section("Metrics", "CachePerformanceMonitor", metrics_section),
 )
 """The demo's parts, in order. Metrics comes last: it reports on everything before it."""
