@@ -10,6 +10,7 @@ miss: it always raises.
     CacheException
     ├── CacheUnavailableError        Redis cannot be reached or cannot serve now
     │   ├── CacheTimeoutError        connect/read timeout or operation deadline
+    │   │   └── PoolExhaustedError   no pooled connection became free in time
     │   ├── CacheTLSError            TLS handshake refused: certificate not verified,
     │   │                            host name mismatch, client certificate refused
     │   └── CircuitOpenError         the breaker is open; no socket was touched
@@ -24,11 +25,16 @@ miss: it always raises.
         ├── LockNotOwnedError        release/extend of a lock this holder lost
         └── LockLostError            the lease was lost while the lock was held
 
-The Redis client library's own exceptions never escape: they are mapped at the
-repository's single execute path and chained (``raise ... from exc``).
+The Redis client library's own exceptions never escape: the transport maps
+them into this tree (chained, ``raise ... from exc``) and says with each
+failure how far the command got (:class:`Delivery`), which is what decides
+whether a write may be resent.
 """
 
 from __future__ import annotations
+
+import enum
+from typing import Self
 
 __all__ = [
     "CacheAuthenticationError",
@@ -40,17 +46,51 @@ __all__ = [
     "CacheUnavailableError",
     "CircuitOpenError",
     "ConfigurationError",
+    "Delivery",
     "InvalidArgumentError",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
     "LockTimeoutError",
+    "PoolExhaustedError",
     "SerializationError",
 ]
 
 
+class Delivery(enum.Enum):
+    """How far a failed command got: what a resend could do.
+
+    ``NOT_SENT``
+        No byte of it reached a socket (no connection, connect refused, the
+        deadline passed first). Resending cannot apply it twice.
+    ``NOT_APPLIED``
+        The server answered without running it (``LOADING``, ``READONLY``,
+        ``MOVED``, a refused command). Resending cannot apply it twice.
+    ``MAYBE_APPLIED``
+        It was sent and no complete answer came back (a reset, a timeout, a
+        cancellation): it may have run. Only an idempotent command may be
+        resent.
+    """
+
+    NOT_SENT = "not_sent"
+    NOT_APPLIED = "not_applied"
+    MAYBE_APPLIED = "maybe_applied"
+
+
 class CacheException(Exception):
-    """Root of every error raised by neuroglia-redis."""
+    """Root of every error raised by neuroglia-redis.
+
+    ``delivery`` tells, for a failure of a command, whether it may have run
+    on the server (:class:`Delivery`); ``None`` when no command was involved
+    (a bad setting, a lock that was not acquired) or when it is unknown.
+    """
+
+    delivery: Delivery | None = None
+
+    def with_delivery(self, delivery: Delivery) -> Self:
+        """Set :attr:`delivery` and return the error (for ``raise exc.with_delivery(...)``)."""
+        self.delivery = delivery
+        return self
 
 
 class CacheUnavailableError(CacheException):
@@ -64,6 +104,17 @@ class CacheUnavailableError(CacheException):
 
 class CacheTimeoutError(CacheUnavailableError):
     """A connect or read timeout, or the operation's deadline, expired."""
+
+
+class PoolExhaustedError(CacheTimeoutError):
+    """No pooled connection became free within the pool timeout.
+
+    Local congestion (more concurrent work than the pool allows), not a sign
+    that Redis is down: the circuit breaker does not count it. The command
+    was never sent.
+    """
+
+    delivery = Delivery.NOT_SENT
 
 
 class CacheTLSError(CacheUnavailableError):
