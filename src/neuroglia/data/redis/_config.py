@@ -28,6 +28,8 @@ __all__ = ["ConnectionPoolConfig", "RedisConfig", "RetryPolicy"]
 
 Scheme = Literal["redis", "rediss", "unix", "memory"]
 SCHEMES: Final[tuple[str, ...]] = ("redis", "rediss", "unix", "memory")
+TransportName = Literal["multiplexed", "redis-py"]
+TRANSPORTS: Final[tuple[str, ...]] = ("multiplexed", "redis-py")
 _SSL_CERT_REQS: Final[tuple[str, ...]] = ("required", "optional", "none")
 _POOL_CLASS_KWARGS: Final[tuple[str, ...]] = (
     "max_connections",
@@ -108,6 +110,12 @@ class ConnectionPoolConfig:
     The pool is bounded: when all ``max_connections`` are busy a command waits
     up to ``pool_timeout`` seconds for one to be released, then fails with
     :class:`~neuroglia.data.redis.CacheUnavailableError`.
+
+    With the multiplexed transport (the default), ``max_connections`` bounds
+    all its connections: ``multiplexed_connections`` shared by every caller
+    plus dedicated ones for blocking commands; ``max_in_flight`` bounds the
+    commands outstanding on one shared connection (callers wait for room up
+    to ``pool_timeout``). See ``docs/transport.md``.
     """
 
     max_connections: int = 50
@@ -121,6 +129,8 @@ class ConnectionPoolConfig:
     connection_pool_class_kwargs: Mapping[str, Any] = field(default_factory=dict)
     skip_full_coverage_check: bool = False
     decode_responses: bool = True
+    multiplexed_connections: int = 1
+    max_in_flight: int = 1024
 
     def __post_init__(self) -> None:
         extra = dict(self.connection_pool_class_kwargs)
@@ -148,6 +158,10 @@ class ConnectionPoolConfig:
         max_conn = self.max_connections
         if isinstance(max_conn, bool) or not isinstance(max_conn, int) or max_conn < 1:
             raise _fail("connection_pool.max_connections", f"must be an integer >= 1, got {max_conn!r}")
+        for name in ("multiplexed_connections", "max_in_flight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise _fail(f"connection_pool.{name}", f"must be an integer >= 1, got {value!r}")
         _positive("connection_pool.health_check_interval", self.health_check_interval, allow_zero=True)
         _positive("connection_pool.socket_timeout", self.socket_timeout)
         _positive("connection_pool.socket_connect_timeout", self.socket_connect_timeout)
@@ -180,6 +194,13 @@ class RedisConfig:
     both the URL and a field set must agree, or :class:`ConfigurationError`
     is raised.
 
+    ``transport`` picks the client code for network URLs: ``"multiplexed"``
+    (the default: the library's own connections, shared by concurrent
+    callers) or ``"redis-py"`` (redis-py's pool, one connection per command
+    in flight). ``protocol`` is ``2`` or ``3`` (RESP3, needed for push
+    messages on the command connection; multiplexed transport only). Both can
+    also be given in the URL (``?transport=redis-py&protocol=3``).
+
     The password is never shown: ``repr``, ``str`` and :attr:`url` mask it.
     """
 
@@ -210,6 +231,8 @@ class RedisConfig:
     operation_timeout: float | None = 10.0
     fallback: FallbackPolicy | Mapping[str, Any] | bool | None = None
     envelope: EnvelopePolicy | Mapping[str, Any] | None = None
+    transport: TransportName = "multiplexed"
+    protocol: int = 2
 
     # Resolved by __post_init__ from the fields above.
     scheme: Scheme = field(init=False, default="memory")
@@ -275,6 +298,7 @@ class RedisConfig:
         set_(self, "fallback", FallbackPolicy.coerce(self.fallback))
         set_(self, "envelope", EnvelopePolicy.coerce(self.envelope))
         _positive("operation_timeout", self.operation_timeout)
+        self._check_transport()
         self._check_ssl()
         if not isinstance(self.key_prefix, str):
             raise _fail("key_prefix", f"expected a str, got {type(self.key_prefix).__name__}")
@@ -308,6 +332,18 @@ class RedisConfig:
         object.__setattr__(self, "connection_pool_size", pool.max_connections)
         object.__setattr__(self, "health_check_interval", pool.health_check_interval)
         object.__setattr__(self, "decode_responses", pool.decode_responses)
+
+    def _check_transport(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise _fail("transport", f"allowed values: {list(TRANSPORTS)}, got {self.transport!r}")
+        protocol = self.protocol
+        if isinstance(protocol, str) and protocol.strip() in ("2", "3"):
+            protocol = int(protocol)
+            object.__setattr__(self, "protocol", protocol)
+        if isinstance(protocol, bool) or protocol not in (2, 3):
+            raise _fail("protocol", f"must be 2 (RESP2) or 3 (RESP3), got {protocol!r}")
+        if protocol == 3 and self.transport == "redis-py" and self.scheme != "memory":
+            raise _fail("protocol", "3 (RESP3) needs transport='multiplexed'; the redis-py transport speaks RESP2")
 
     def _check_ssl(self) -> None:
         # TLS verifies the server's certificate and host name unless the one
@@ -423,8 +459,9 @@ class RedisConfig:
         ``PASSWORD``, ``KEY_PREFIX``, ``POOL_SIZE``, ``SOCKET_TIMEOUT``,
         ``SOCKET_CONNECT_TIMEOUT``, ``HEALTH_CHECK_INTERVAL``, ``SERIALIZER``,
         ``DECODE_RESPONSES``, ``ENABLE_METRICS``, ``METRICS_PREFIX``,
-        ``CLIENT_NAME``, ``SSL_CA_CERTS``, ``SSL_CERTFILE``, ``SSL_KEYFILE``
-        and ``SSL_CERT_REQS``. Keyword arguments override the environment.
+        ``CLIENT_NAME``, ``SSL_CA_CERTS``, ``SSL_CERTFILE``, ``SSL_KEYFILE``,
+        ``SSL_CERT_REQS``, ``TRANSPORT`` and ``PROTOCOL``. Keyword arguments
+        override the environment.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -453,6 +490,8 @@ class RedisConfig:
             "SSL_CERTFILE": ("ssl_certfile", str),
             "SSL_KEYFILE": ("ssl_keyfile", str),
             "SSL_CERT_REQS": ("ssl_cert_reqs", str),
+            "TRANSPORT": ("transport", str),
+            "PROTOCOL": ("protocol", int),
         }
         for env_name, (name, convert) in converters.items():
             raw = get(env_name)
@@ -512,6 +551,8 @@ _URL_QUERY: Final[dict[str, Any]] = {
     "ssl_certfile": str,
     "ssl_keyfile": str,
     "client_name": str,
+    "transport": str,
+    "protocol": int,
 }
 
 
