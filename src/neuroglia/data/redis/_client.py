@@ -42,6 +42,7 @@ from .exceptions import (
     CacheTLSError,
     CacheUnavailableError,
     ConfigurationError,
+    Delivery,
     InvalidArgumentError,
 )
 
@@ -188,8 +189,13 @@ def was_applied_maybe(exc: BaseException) -> bool:
 
     ``False`` when it surely did not: it was never sent, or the server
     refused it without running it (``LOADING``, ``READONLY``...). Only then
-    may a non-idempotent command be resent.
+    may a non-idempotent command be resent. An error that carries its
+    :class:`~neuroglia.data.redis.Delivery` (the transport contract's errors)
+    says so itself.
     """
+    delivery = getattr(exc, "delivery", None)
+    if isinstance(delivery, Delivery):
+        return delivery is Delivery.MAYBE_APPLIED
     if isinstance(exc, NotSentError):
         return False
     return not _cannot_serve_now(exc)
@@ -442,9 +448,17 @@ class _RedisPyTransport:
 
 
 def build_transport(config: RedisConfig) -> Transport:
-    """Build the transport described by ``config`` (no I/O happens here)."""
+    """Build the transport described by ``config`` (no I/O happens here).
+
+    ``memory://`` is the embedded backend; network URLs get the multiplexed
+    transport unless ``config.transport`` is ``"redis-py"``.
+    """
     if config.scheme == "memory":
         return _memory_transport(config)
+    if config.transport == "multiplexed":
+        from .transport.multiplexed import build_multiplexed_transport
+
+        return build_multiplexed_transport(config)
     pool_cfg = config.pool
     kwargs: dict[str, Any] = {
         "db": config.db,
