@@ -23,6 +23,7 @@ from ._envelope import EnvelopeSerializer
 from ._fallback import FallbackPolicy, LastKnownGood
 from ._keys import build_key, build_pattern, escape_pattern
 from ._pipeline import Pipeline
+from .exceptions import PoolExhaustedError as _ContractPoolExhaustedError
 from .exceptions import (
     CacheAuthenticationError,
     CacheCommandError,
@@ -325,7 +326,7 @@ class RedisRepository:
                 # One outcome per operation, whatever the number of attempts.
                 # A full pool is local congestion, not an outage: not counted.
                 if breaker is not None:
-                    if isinstance(exc, PoolExhaustedError):
+                    if isinstance(exc, PoolExhaustedError | _ContractPoolExhaustedError):
                         breaker.on_ignored(ticket)
                     else:
                         breaker.record(ticket, mapped or exc)
@@ -335,6 +336,8 @@ class RedisRepository:
                     raise
                 if isinstance(mapped, CacheUnavailableError):
                     return self._fallback_or_raise(cmd, mapped, exc)
+                if mapped is exc:
+                    raise  # already in the tree (the transport mapped it), with its own cause
                 raise mapped from exc
             except BaseException:
                 # Cancellation says nothing about the server's health.
@@ -387,7 +390,7 @@ class RedisRepository:
                 _served_stale.set(True)
                 return cmd.parse(reply)
         try:
-            if cause is None:
+            if cause is None or cause is error:
                 raise error
             raise error from cause
         finally:
