@@ -280,7 +280,16 @@ class MultiplexedTransport:
 
     async def _connect(self, name: str, deadline: float | None) -> None:
         """Wait for a connect attempt of a shared connection (starting one if none runs)."""
-        task = next((t for t in self._connecting if t is not None), None)
+        task = None
+        for index, attempt in enumerate(self._connecting):
+            if attempt is not None:
+                if attempt.done():
+                    # Finished, its callback not yet run: take its outcome now
+                    # (awaiting a done task does not yield to the loop).
+                    self._connected(index, attempt)
+                    return
+                task = attempt
+                break
         if task is None:
             loop = asyncio.get_running_loop()
             now = loop.time()
@@ -308,8 +317,9 @@ class MultiplexedTransport:
         return task
 
     def _connected(self, index: int, task: asyncio.Task[Connection]) -> None:
-        if self._connecting[index] is task:
-            self._connecting[index] = None
+        if self._connecting[index] is not task:
+            return  # already taken (or given up by close())
+        self._connecting[index] = None
         if task.cancelled():
             return
         error = task.exception()
