@@ -32,6 +32,8 @@ from neuroglia.data.redis.exceptions import (
     CacheCommandError,
     CacheException,
     CacheTimeoutError,
+    CacheTLSError,
+    CacheUnavailableError,
     Delivery,
     PoolExhaustedError,
 )
@@ -294,7 +296,11 @@ class MultiplexedTransport:
             loop = asyncio.get_running_loop()
             now = loop.time()
             if now < self._retry_at:
-                if deadline is not None and deadline <= self._retry_at:
+                last = self._last_error
+                # A refusal (wrong password, TLS refused) will not heal in a few
+                # milliseconds: say so at once instead of waiting for the next try.
+                refused = isinstance(last, CacheTLSError) or not isinstance(last, CacheUnavailableError)
+                if refused or (deadline is not None and deadline <= self._retry_at):
                     raise self._backing_off(name, self._retry_at - now)
                 await asyncio.sleep(self._retry_at - now)
                 return
