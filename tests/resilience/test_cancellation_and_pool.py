@@ -348,7 +348,9 @@ async def test_a_silent_network_partition_is_bounded_by_the_deadline(
 
 
 @pytest.mark.parametrize("transport", ["multiplexed", "redis-py"])
-async def test_a_full_pool_is_congestion_not_an_outage(server: RedisServer, make_repo: MakeRepo, transport: str) -> None:
+async def test_a_full_pool_is_congestion_not_an_outage(
+    server: RedisServer, make_repo: MakeRepo, transport: str
+) -> None:
     # Long blocking commands hold every connection they may use on a healthy
     # server: the other callers that need one wait, then get CacheTimeoutError;
     # the breaker must not open, or it would refuse every command for

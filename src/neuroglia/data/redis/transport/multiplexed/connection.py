@@ -109,7 +109,7 @@ class Connection(asyncio.Protocol):
         self.open = False
         self.lost = False
         self.needs_check = False  # idle past health_check_interval: PING before the next command
-        self.checking: asyncio.Task[None] | None = None
+        self.checking: asyncio.Task[bool] | None = None
         self.inflight = 0  # commands queued or written whose replies have not all been read
         self.serial = 0  # numbered by the transport once open (session hooks name connections by it)
         self._reader = hiredis.Reader()
@@ -175,7 +175,8 @@ class Connection(asyncio.Protocol):
         future = request.future
         if future.done():
             return
-        assert request.finish is not None and request.replies is not None
+        assert request.finish is not None
+        assert request.replies is not None
         try:
             result = request.finish(request.replies)
         except CacheException as exc:

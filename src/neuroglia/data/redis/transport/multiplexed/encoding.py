@@ -25,11 +25,12 @@ _pack_command = hiredis.pack_command
 def pack(args: tuple[Any, ...]) -> bytes:
     """The RESP encoding of one command (``args[0]`` is its name)."""
     try:
-        return _pack_command(args)
+        packed: bytes = _pack_command(args)
     except TypeError:
-        return _pack_command(tuple(_plain(arg, args) for arg in args))
+        packed = _pack_command(tuple(_plain(arg, args) for arg in args))  # type: ignore[arg-type]
     except UnicodeEncodeError as exc:
         raise _not_text(exc, args) from exc
+    return packed
 
 
 def pack_many(commands: Sequence[tuple[Any, ...]]) -> bytes:

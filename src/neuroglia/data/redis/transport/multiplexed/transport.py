@@ -79,7 +79,7 @@ class SessionHook:
 
 def _backoff(failures: int) -> float:
     """Seconds before the next connect attempt after ``failures`` consecutive failed ones."""
-    base = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (failures - 1))
+    base = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** (failures - 1))
     return base * (0.5 + 0.5 * random.random())  # full jitter on the upper half: no synchronized retries
 
 
@@ -231,7 +231,9 @@ class MultiplexedTransport:
 
     # -- finding a shared connection -------------------------------------------------
 
-    async def _shared_connection(self, name: str, deadline: float | None, expected: int, gated: bool = True) -> Connection:
+    async def _shared_connection(
+        self, name: str, deadline: float | None, expected: int, gated: bool = True
+    ) -> Connection:
         """A shared connection with room for ``expected`` commands: connect, check or wait as needed."""
         while True:
             if gated and self._gate is not None:
@@ -404,6 +406,8 @@ class MultiplexedTransport:
                 if s.unix_socket_path is not None:
                     _, conn = await loop.create_unix_connection(factory, s.unix_socket_path, ssl=s.tls)
                 else:
+                    assert s.host is not None
+                    assert s.port is not None
                     _, conn = await loop.create_connection(
                         factory, s.host, s.port, ssl=s.tls, server_hostname=s.server_hostname
                     )
