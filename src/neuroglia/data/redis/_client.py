@@ -18,7 +18,6 @@ import re
 import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -45,6 +44,7 @@ from .exceptions import (
     Delivery,
     InvalidArgumentError,
 )
+from .transport.contract import PoolStats
 
 __all__ = [
     "NotSentError",
@@ -57,16 +57,6 @@ __all__ = [
 ]
 
 Args = tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PoolStats:
-    """A snapshot of the connection pool."""
-
-    created_connections: int
-    in_use_connections: int
-    available_connections: int
-    max_connections: int
 
 
 class Transport(Protocol):

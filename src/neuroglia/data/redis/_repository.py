@@ -23,7 +23,6 @@ from ._envelope import EnvelopeSerializer
 from ._fallback import FallbackPolicy, LastKnownGood
 from ._keys import build_key, build_pattern, escape_pattern
 from ._pipeline import Pipeline
-from .exceptions import PoolExhaustedError as _ContractPoolExhaustedError
 from .exceptions import (
     CacheAuthenticationError,
     CacheCommandError,
@@ -35,6 +34,7 @@ from .exceptions import (
     InvalidArgumentError,
     SerializationError,
 )
+from .exceptions import PoolExhaustedError as _ContractPoolExhaustedError
 from .metrics import CacheMetrics
 from .serialization import SerializationStrategy, from_plain
 
