@@ -31,7 +31,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 
@@ -112,6 +112,7 @@ class Connection(asyncio.Protocol):
         self.checking: asyncio.Task[bool] | None = None
         self.inflight = 0  # commands queued or written whose replies have not all been read
         self.serial = 0  # numbered by the transport once open (session hooks name connections by it)
+        self.writes = 0  # write() calls made: how well writes were coalesced (diagnostics, tests)
         self._reader = hiredis.Reader()
         self._pending: deque[Request] = deque()  # written, in write order
         self._out: list[Request] = []  # queued for the next write
@@ -129,8 +130,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
         self.open = True
 
     def data_received(self, data: bytes) -> None:
@@ -265,6 +266,7 @@ class Connection(asyncio.Protocol):
             self._busy_since = self._time()
         pending.extend(out)
         transport.write(data[0] if len(data) == 1 else b"".join(data))
+        self.writes += 1
         out.clear()
         data.clear()
         if self._timer is None and self.stall_bound is not None:
