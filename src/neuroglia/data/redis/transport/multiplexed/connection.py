@@ -262,15 +262,16 @@ class Connection(asyncio.Protocol):
             if not out:
                 return
         pending = self._pending
-        if not pending:
-            self._busy_since = self._time()
+        if not pending and self.stall_bound is not None:
+            # A busy period starts: the connection must answer within the stall bound.
+            self._busy_since = now = self._time()
+            if now + self.stall_bound < self._timer_when:
+                self._arm(now + self.stall_bound)
         pending.extend(out)
         transport.write(data[0] if len(data) == 1 else b"".join(data))
         self.writes += 1
         out.clear()
         data.clear()
-        if self._timer is None and self.stall_bound is not None:
-            self._arm(self._busy_since + self.stall_bound)
 
     def _drop_done(self, out: list[Request], data: list[bytes]) -> None:
         keep = [i for i, request in enumerate(out) if not request.future.done()]
