@@ -25,8 +25,9 @@ multiplexed transport); ``repo-redis-py`` the same repository on the
 redis-py transport; ``redis-py`` is raw ``redis.asyncio.Redis`` (hiredis
 parser, pool of 50, RESP2, ``decode_responses=True``); ``glide`` is
 valkey-glide's async ``GlideClient`` (its Rust core, one multiplexed
-connection; request timeout 10 s like the repository's deadline). Every round runs each contender's share in slices, in an order
-that turns from round to round; the report gives medians over rounds and the
+connection; request timeout 10 s like the repository's deadline). Every
+round runs each contender's share in slices, in an order that turns from
+round to round; the report gives medians over rounds and the
 median of per-round ratios. Targets (repo-mux): (b) >= 4x redis-py and >=
 1.3x glide; (a) >= 1.5x redis-py with p50 <= 0.7x; (d) >= 1.5x redis-py's
 pipeline; (c) no more connections than configured and ops/s >= (b).

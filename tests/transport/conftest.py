@@ -12,7 +12,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,8 +22,10 @@ from neuroglia.data.redis.transport.multiplexed import ConnectionSettings, Multi
 
 # The delaying, cutting TCP proxy of the resilience suite.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resilience"))
-from proxy import TcpProxy  # noqa: E402
-from transportkit import MakeTransport  # noqa: E402
+from proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from transportkit import MakeTransport
 
 try:
     import uvloop

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
-from transportkit import MakeTransport
 
 from neuroglia.data.redis import (
     CacheAuthenticationError,
@@ -19,6 +18,9 @@ from neuroglia.data.redis import (
     Delivery,
 )
 from neuroglia.data.redis.testing import RedisServer
+
+if TYPE_CHECKING:
+    from transportkit import MakeTransport
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -121,7 +123,8 @@ async def test_keepalive_is_set_on_tcp_connections(server: RedisServer, make_tra
     transport = make_transport(server.url, socket_keepalive_options={socket.TCP_KEEPIDLE: 60})
     await transport.execute(("PING",))
     conn = transport._shared[0]
-    assert conn is not None and conn.transport is not None
+    assert conn is not None
+    assert conn.transport is not None
     sock = conn.transport.get_extra_info("socket")
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
@@ -142,7 +145,8 @@ async def test_the_handshake_sets_user_name_and_database(make_transport: MakeTra
             assert "db=5" in info
             assert "user=app" in info
             assert f"resp={protocol}" in info
-            assert admin.execute_command("SELECT", 5) and admin.get("where") == "db5"
+            assert admin.execute_command("SELECT", 5)
+            assert admin.get("where") == "db5"
             wrong = make_transport(f"redis://app:nope@{server.host}:{server.port}/0?protocol={protocol}")
             error = await outcome(wrong.execute(("PING",)))
             assert isinstance(error, CacheAuthenticationError), error

@@ -11,11 +11,14 @@ that blocks only its own connection delays only what was queued behind it.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
-from transportkit import MakeTransport
 
 from neuroglia.data.redis.testing import RedisServer
+
+if TYPE_CHECKING:
+    from transportkit import MakeTransport
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60), pytest.mark.both_loops]
 

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 import redis
+from transportkit import MakeTransport, value_of
 
 from neuroglia.data.redis import CacheException, Delivery, RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer
-
-from transportkit import MakeTransport, value_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90), pytest.mark.both_loops]
 

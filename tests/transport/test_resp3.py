@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
-from transportkit import MakeTransport
 
 from neuroglia.data.redis import (
     CacheCommandError,
@@ -18,6 +17,9 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer
+
+if TYPE_CHECKING:
+    from transportkit import MakeTransport
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60), pytest.mark.both_loops]
 
@@ -128,7 +130,8 @@ async def test_push_messages_reach_the_handler_and_session_hooks_follow_connecti
         assert lost == ready
         # The next connection runs the hook in its handshake, before any command.
         assert await transport.execute(("GET", "menu")) == b"pepperoni"
-        assert len(ready) == 2 and ready[1] != ready[0]
+        assert len(ready) == 2
+        assert ready[1] != ready[0]
         admin.set("menu", "quattro formaggi")
         for _ in range(100):
             if len(pushes) == 2:
