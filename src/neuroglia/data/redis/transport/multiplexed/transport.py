@@ -51,6 +51,7 @@ __all__ = ["MultiplexedTransport", "PushHandler", "SessionHook"]
 
 _log = logging.getLogger("neuroglia.data.redis")
 _ReplyError = hiredis.ReplyError
+_pack_command = hiredis.pack_command
 _PING = pack(("PING",))
 # How long past a blocking command's own timeout its reply may take to arrive.
 BLOCKING_MARGIN = 1.0
@@ -118,8 +119,12 @@ class MultiplexedTransport:
         """Send one command on a shared connection and return its raw reply."""
         conn = self._ready
         if conn is not None and conn.inflight < conn.max_in_flight and not conn.needs_check:
+            try:
+                data = _pack_command(args)
+            except (TypeError, UnicodeEncodeError):
+                data = pack(args)  # converts odd argument types, or raises InvalidArgumentError
             shape = shape_for(args) if self._resp3 else None
-            return await conn.submit(pack(args), args[0], deadline, 1, None, shape)
+            return await conn.submit(data, args[0], deadline, 1, None, shape)
         return await self._execute_slow(args, deadline)
 
     async def _execute_slow(self, args: Args, deadline: float | None) -> Any:
