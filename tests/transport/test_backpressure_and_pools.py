@@ -158,3 +158,38 @@ async def test_a_cancelled_blocking_command_does_not_leak_its_connection(
     assert await transport.execute_blocking(("BLPOP", "later", 1), 1) == [b"later", b"x"]
     assert transport.pool_stats().in_use_connections == 0
     assert transport.pool_stats().created_connections <= 2
+
+
+@pytest.mark.both_loops
+async def test_a_watch_transaction_on_a_dedicated_session(server: RedisServer, make_transport: MakeTransport) -> None:
+    transport = make_transport(server.url, max_connections=3)
+    await transport.execute(("SET", "stock", 5))
+
+    async def buy() -> list[Any] | None:
+        async with transport.dedicated() as session:
+            await session.execute(("WATCH", "stock"))
+            left = int(await session.execute(("GET", "stock")))
+            # Another client changes the watched key between the read and the transaction.
+            await transport.execute(("DECRBY", "stock", 2))
+            return await session.transaction([("SET", "stock", left - 1), ("GET", "stock")])
+
+    assert await buy() is None  # the watched key changed: nothing ran
+    assert await transport.execute(("GET", "stock")) == b"3"
+    async with transport.dedicated() as session:
+        await session.execute(("WATCH", "stock"))
+        left = int(await session.execute(("GET", "stock")))
+        assert await session.transaction([("SET", "stock", left - 1), ("GET", "stock")]) == [b"OK", b"2"]
+        assert session.clean
+    stats = transport.pool_stats()
+    assert (stats.created_connections, stats.in_use_connections) == (2, 0)  # the session's connection is kept
+    # A session left with a WATCH open is not given to the next borrower: it is closed.
+    async with transport.dedicated() as session:
+        await session.execute(("WATCH", "stock"))
+        assert not session.clean
+    assert transport.pool_stats().created_connections == 1
+    # A refused command inside leaves it clean; EXECABORT is raised.
+    async with transport.dedicated() as session:
+        with pytest.raises(CacheException, match="unknown command"):
+            await session.transaction([("SET", "a", 1), ("NOSUCHCOMMAND",)])
+        assert session.clean
+    assert await transport.execute(("GET", "a")) is None

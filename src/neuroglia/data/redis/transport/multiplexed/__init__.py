@@ -13,10 +13,18 @@ error tree), :mod:`.dedicated` (the pool for blocking commands),
 :mod:`.settings` and :mod:`.transport`.
 """
 
+from .dedicated import DedicatedSession
 from .settings import ConnectionSettings
 from .transport import MultiplexedTransport, PushHandler, SessionHook
 
-__all__ = ["ConnectionSettings", "MultiplexedTransport", "PushHandler", "SessionHook", "build_multiplexed_transport"]
+__all__ = [
+    "ConnectionSettings",
+    "DedicatedSession",
+    "MultiplexedTransport",
+    "PushHandler",
+    "SessionHook",
+    "build_multiplexed_transport",
+]
 
 
 def build_multiplexed_transport(config: object) -> MultiplexedTransport:

@@ -108,6 +108,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = False
         self.lost = False
+        self.lost_error: CacheException | None = None
         self.needs_check = False  # idle past health_check_interval: PING before the next command
         self.checking: asyncio.Task[bool] | None = None
         self.inflight = 0  # commands queued or written whose replies have not all been read
@@ -229,6 +230,12 @@ class Connection(asyncio.Protocol):
         (:meth:`has_room`). ``finish`` turns a batch's replies into its result.
         """
         future = self.loop.create_future()
+        if not self.open:
+            # Lost between the caller's check and now (only possible across an
+            # await, e.g. during a handshake): fail at once, nothing is written.
+            lost = self.lost_error or CacheUnavailableError("Redis unavailable: the connection is closed")
+            future.set_exception(copy_error(lost, name, Delivery.NOT_SENT))
+            return future
         self._out.append(Request(future, name, deadline, expected, finish, shape))
         self._out_data.append(data)
         self.inflight += expected
@@ -260,6 +267,8 @@ class Connection(asyncio.Protocol):
             self._held = False
             self._drop_done(out, data)
             if not out:
+                if not self._pending:
+                    self._wake_drained()
                 return
         pending = self._pending
         if not pending and self.stall_bound is not None:
@@ -401,6 +410,7 @@ class Connection(asyncio.Protocol):
         if self.lost:
             return
         self.lost = True
+        self.lost_error = error
         self.open = False
         if self._timer is not None:
             self._timer.cancel()

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from neuroglia.data.redis.exceptions import Delivery, PoolExhaustedError
+import hiredis
 
-from .connection import Connection
+from neuroglia.data.redis.exceptions import CacheException, Delivery, PoolExhaustedError
 
-__all__ = ["DedicatedPool"]
+from .connection import Connection, command_name
+from .encoding import pack, pack_many
+from .errors import server_error
+from .resp3 import shape_for
+
+__all__ = ["DedicatedPool", "DedicatedSession"]
 
 Opener = Callable[[float | None], Awaitable[Connection]]
 Checker = Callable[[Connection, float | None], Awaitable[bool]]
@@ -128,3 +134,88 @@ class DedicatedPool:
                 waiter.set_result(None)
         self._waiters.clear()
 
+
+
+class DedicatedSession:
+    """A dedicated connection lent to one caller, for commands that depend on each other.
+
+    Made by :meth:`MultiplexedTransport.dedicated`: ``WATCH`` a key, read it,
+    then run :meth:`transaction`, all on the same connection, with no other
+    caller's command in between. When the session ends the connection goes
+    back to the pool only if it is known clean (no ``WATCH`` or ``MULTI``
+    left open, no command interrupted); otherwise it is closed.
+    """
+
+    def __init__(self, conn: Connection, *, resp3: bool) -> None:
+        self._conn = conn
+        self._resp3 = resp3
+        self._watching = False
+        self._interrupted = False
+
+    @property
+    def clean(self) -> bool:
+        """Whether the connection may serve another borrower as it is."""
+        return self._conn.open and not self._interrupted and not self._watching and self._conn.outstanding == 0
+
+    async def _run(self, future: asyncio.Future[Any]) -> Any:
+        try:
+            return await future
+        except CacheException as exc:
+            if exc.delivery is not Delivery.NOT_APPLIED:
+                self._interrupted = True
+            raise
+        except BaseException:
+            self._interrupted = True  # cancelled: its reply may still come
+            raise
+
+    async def execute(self, args: tuple[Any, ...], deadline: float | None = None) -> Any:
+        """Send one command on this connection and return its raw reply."""
+        name = command_name(args[0])
+        if name == "MULTI":
+            raise CacheException("MULTI: use transaction() on a dedicated session").with_delivery(Delivery.NOT_SENT)
+        shape = shape_for(args) if self._resp3 else None
+        reply = await self._run(self._conn.submit(pack(args), args[0], deadline, 1, None, shape))
+        if name == "WATCH":
+            self._watching = True
+        elif name == "UNWATCH":
+            self._watching = False
+        return reply
+
+    async def transaction(self, commands: Sequence[tuple[Any, ...]]) -> list[Any] | None:
+        """``MULTI`` + ``commands`` + ``EXEC``; ``None`` when a watched key changed and nothing ran.
+
+        Returns one entry per command: its raw reply, or the
+        :class:`~neuroglia.data.redis.CacheException` the server answered for
+        it. A refusal of the whole transaction (``EXECABORT``) is raised.
+        """
+        names = [command_name(args[0]) for args in commands]
+        shapes = [shape_for(args) for args in commands] if self._resp3 else None
+        data = pack_many([("MULTI",), *commands, ("EXEC",)])
+
+        def finish(replies: list[Any]) -> list[Any] | None:
+            multi, queued, outcome = replies[0], replies[1:-1], replies[-1]
+            if multi.__class__ is hiredis.ReplyError:
+                raise server_error(str(multi), "MULTI")
+            if outcome.__class__ is hiredis.ReplyError:
+                for index, reply in enumerate(queued):
+                    if reply.__class__ is hiredis.ReplyError:
+                        raise server_error(str(reply), f"{names[index]} (command {index + 1} of the transaction)")
+                raise server_error(str(outcome), "EXEC")
+            if outcome is None:
+                return None
+            results: list[Any] = []
+            for index, reply in enumerate(outcome):
+                shape = shapes[index] if shapes is not None else None
+                if reply.__class__ is hiredis.ReplyError:
+                    results.append(server_error(str(reply), names[index]))
+                else:
+                    results.append(reply if shape is None else shape(reply))
+            return results
+
+        try:
+            result: list[Any] | None = await self._run(
+                self._conn.submit(data, "MULTI", None, len(commands) + 2, finish)
+            )
+        finally:
+            self._watching = False  # EXEC (or its refusal) ends every WATCH
+        return result

@@ -19,10 +19,11 @@ others wait for it. See ``docs/transport.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ from neuroglia.data.redis.exceptions import (
 
 from ..contract import Args, PoolStats
 from .connection import Connection, Resp3Connection, command_name, copy_error
-from .dedicated import DedicatedPool
+from .dedicated import DedicatedPool, DedicatedSession
 from .encoding import pack, pack_many
 from .errors import connection_error, server_error
 from .handshake import handshake, handshake_commands
@@ -201,6 +202,29 @@ class MultiplexedTransport:
                 self._unlease(conn, reusable)
             else:
                 self._dedicated.release(conn, reusable=reusable)
+
+    @contextlib.asynccontextmanager
+    async def dedicated(self) -> AsyncIterator[DedicatedSession]:
+        """A dedicated connection for commands that depend on each other (``WATCH`` ... ``EXEC``).
+
+        Borrowed from the dedicated pool (waiting up to ``pool_timeout``,
+        then :class:`~neuroglia.data.redis.PoolExhaustedError`); given back
+        when the block ends if it is clean, else closed.
+        """
+        if self._dedicated.bound > 0:
+            conn = await self._dedicated.acquire("DEDICATED")
+            leased = False
+        else:
+            conn = await self._lease("DEDICATED")
+            leased = True
+        session = DedicatedSession(conn, resp3=self._resp3)
+        try:
+            yield session
+        finally:
+            if leased:
+                self._unlease(conn, session.clean)
+            else:
+                self._dedicated.release(conn, reusable=session.clean)
 
     async def _lease(self, name: str) -> Connection:
         """The shared connection for one blocking command alone (``max_connections`` left no dedicated one)."""
