@@ -35,7 +35,8 @@ def test_build_transport_picks_by_scheme_and_setting(config: dict[str, Any], exp
 def test_transport_and_protocol_from_url_and_environment() -> None:
     config = RedisConfig(url="redis://h/0?transport=redis-py&protocol=2")
     assert (config.transport, config.protocol) == ("redis-py", 2)
-    config = RedisConfig.from_env(environ={"REDIS_URL": "redis://h/0", "REDIS_TRANSPORT": "multiplexed", "REDIS_PROTOCOL": "3"})
+    environ = {"REDIS_URL": "redis://h/0", "REDIS_TRANSPORT": "multiplexed", "REDIS_PROTOCOL": "3"}
+    config = RedisConfig.from_env(environ=environ)
     assert (config.transport, config.protocol) == ("multiplexed", 3)
 
 
