@@ -257,8 +257,8 @@ async def connections_during(admin: redis.Redis, name: str, work: Awaitable[Any]
 
 
 async def run(args: argparse.Namespace, server: RedisServer, loop_name: str) -> dict[str, Any]:
-    names = [MUX, REPO_PY, RAW]
-    if not args.no_glide:
+    names = [MUX, REPO_PY, RAW] if args.contenders is None else args.contenders.split(",")
+    if not args.no_glide and args.contenders is None:
         try:
             import glide  # noqa: F401
 
@@ -310,7 +310,7 @@ async def run(args: argparse.Namespace, server: RedisServer, loop_name: str) -> 
     for name in names:
         named = f"{name}-blocking" if clients[name].crowd is not None else name
         _, connections[name] = await connections_during(admin, named, concurrent(clients[name], 20000, 1000, Tally()))
-    for name in (MUX, RAW):
+    for name in [n for n in (MUX, RAW) if n in clients]:
         gc.collect()
         tracemalloc.start()
         await concurrent(clients[name], 4000, 1000, Tally())
@@ -329,6 +329,9 @@ def summarise(
     metrics = ("sequential_ops", "sequential_p50_us", "concurrent50_ops", "concurrent1000_ops", "pipeline_ops")
     figures = {name: {m: med(r[name][m] for r in rounds) for m in metrics} for name in names}
     ratios: dict[str, dict[str, float]] = {}
+    if MUX not in names or RAW not in names:
+        return {"rounds": len(rounds), "figures": figures, "ratios_of_repo_mux_to": {}, "checks": {},
+                "connections_during_1000_tasks": connections, "peak_memory_mb_1000_tasks": memory_mb}
     for other in names:
         if other == MUX:
             continue
@@ -406,6 +409,7 @@ def main() -> int:
     parser.add_argument("--pipelines", type=int, default=100, help="pipelines of 100+100 per round")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-glide", action="store_true")
+    parser.add_argument("--contenders", help=f"comma-separated subset of {MUX},{REPO_PY},{RAW},{GLIDE}")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
