@@ -1,8 +1,10 @@
 """One connection to Redis: an :class:`asyncio.Protocol` feeding a :class:`hiredis.Reader`.
 
 Many callers share it. :meth:`Connection.submit` queues a command's bytes
-and returns a future; every command queued during one event-loop iteration
-leaves in one ``write()`` (a ``call_soon`` flush), and replies are matched to
+and returns a future. A command that finds the connection idle is written at
+once (a lone caller pays no extra loop iteration); the commands queued after
+it during the same event-loop iteration leave together in one ``write()`` (a
+``call_soon`` flush). Replies are matched to
 requests in the order they were written (Redis answers each connection in
 order). A request stays in the queue until its reply has been read, even when
 its caller was cancelled or timed out: that reply is read and discarded, so
@@ -242,8 +244,14 @@ class Connection(asyncio.Protocol):
         if deadline is not None and deadline < self._timer_when:
             self._arm(deadline)
         if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+            if not self._pending and len(self._out) == 1:
+                # An idle connection: write at once instead of an iteration
+                # later (a lone caller's round trip); commands queued after it
+                # in this iteration are coalesced as usual.
+                self._flush()
+            else:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush)
         return future
 
     def has_room(self, expected: int = 1) -> bool:

@@ -83,7 +83,7 @@ async def handshake(conn: Connection, commands: Sequence[tuple[Any, ...]], deadl
             if reply.__class__ is hiredis.ReplyError:
                 raise _refused(str(reply), name, args)
 
-    await conn.submit(pack_many(commands), "HANDSHAKE", deadline, expected=len(commands), finish=check)
+    await conn.submit(pack_many(commands), "", deadline, expected=len(commands), finish=check)
 
 
 def _refused(message: str, name: str, args: tuple[Any, ...]) -> CacheException:

@@ -38,6 +38,7 @@ class ConnectionSettings:
     client_name: str | None = None
     protocol: int = 2
     tls: ssl.SSLContext | None = None
+    client_certificate: bool = False  # a client certificate is configured (mutual TLS)
     server_hostname: str | None = None
     socket_timeout: float | None = 5.0
     socket_connect_timeout: float | None = 5.0
@@ -93,6 +94,7 @@ class ConnectionSettings:
             "client_name": config.client_name,
             "protocol": int(getattr(config, "protocol", 2) or 2),
             "tls": tls,
+            "client_certificate": bool(config.ssl_certfile),
             "server_hostname": config.host if tls is not None else None,
             "socket_timeout": pool.socket_timeout,
             "socket_connect_timeout": pool.socket_connect_timeout,

@@ -441,6 +441,11 @@ class MultiplexedTransport:
                         factory, s.host, s.port, ssl=s.tls, server_hostname=s.server_hostname
                     )
                 self._set_socket_options(conn)
+                if s.tls is not None:
+                    # With TLS 1.3 a server refuses a client certificate only after
+                    # the handshake: one loop iteration lets that alert arrive before
+                    # the first write, which could otherwise meet a reset instead.
+                    await asyncio.sleep(0)
                 commands = handshake_commands(
                     protocol=s.protocol,
                     credentials=s.credentials,
@@ -460,6 +465,11 @@ class MultiplexedTransport:
             if conn is not None:
                 conn.close("the connection handshake failed")
             exc.delivery = Delivery.NOT_SENT
+            if s.tls is not None and type(exc) is CacheUnavailableError and not s.client_certificate:
+                exc.args = (
+                    f"{exc.args[0]}; the server closed the TLS connection before answering: if it requires "
+                    "client certificates, configure ssl_certfile and ssl_keyfile",
+                )
             raise
         except (OSError, EOFError) as exc:  # refused, reset, unreachable, TLS refused (ssl.SSLError is an OSError)
             if conn is not None:
