@@ -29,6 +29,8 @@ from .url import parse_url
 __all__ = ["RedisConfig"]
 
 Scheme = Literal["redis", "rediss", "unix", "memory"]
+TransportName = Literal["multiplexed", "redis-py"]
+TRANSPORTS: Final[tuple[str, ...]] = ("multiplexed", "redis-py")
 _SSL_CERT_REQS: Final[tuple[str, ...]] = ("required", "optional", "none")
 
 
@@ -43,6 +45,13 @@ class RedisConfig:
     backend, no server; the default when nothing is configured). A value that
     both the URL and a field set must agree, or :class:`ConfigurationError`
     is raised.
+
+    ``transport`` picks the client code for network URLs: ``"multiplexed"``
+    (the default: the library's own connections, shared by concurrent
+    callers) or ``"redis-py"`` (redis-py's pool, one connection per command
+    in flight). ``protocol`` is ``2`` or ``3`` (RESP3, needed for push
+    messages on the command connection; multiplexed transport only). Both can
+    also be given in the URL (``?transport=redis-py&protocol=3``).
 
     The password is never shown: ``repr``, ``str`` and :attr:`url` mask it.
     """
@@ -75,6 +84,8 @@ class RedisConfig:
     fallback: FallbackPolicy | Mapping[str, Any] | bool | None = None
     envelope: EnvelopePolicy | Mapping[str, Any] | None = None
     require_server: bool = False
+    transport: TransportName = "multiplexed"
+    protocol: int = 2
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -147,6 +158,7 @@ class RedisConfig:
         set_(self, "fallback", FallbackPolicy.coerce(self.fallback))
         set_(self, "envelope", EnvelopePolicy.coerce(self.envelope))
         positive("operation_timeout", self.operation_timeout)
+        self._check_transport()
         self._check_ssl()
         if not isinstance(self.key_prefix, str):
             raise fail("key_prefix", f"expected a str, got {type(self.key_prefix).__name__}")
@@ -180,6 +192,18 @@ class RedisConfig:
         object.__setattr__(self, "connection_pool_size", pool.max_connections)
         object.__setattr__(self, "health_check_interval", pool.health_check_interval)
         object.__setattr__(self, "decode_responses", pool.decode_responses)
+
+    def _check_transport(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise fail("transport", f"allowed values: {list(TRANSPORTS)}, got {self.transport!r}")
+        protocol = self.protocol
+        if isinstance(protocol, str) and protocol.strip() in ("2", "3"):
+            protocol = int(protocol)
+            object.__setattr__(self, "protocol", protocol)
+        if isinstance(protocol, bool) or protocol not in (2, 3):
+            raise fail("protocol", f"must be 2 (RESP2) or 3 (RESP3), got {protocol!r}")
+        if protocol == 3 and self.transport == "redis-py" and self.scheme != "memory":
+            raise fail("protocol", "3 (RESP3) needs transport='multiplexed'; the redis-py transport speaks RESP2")
 
     def _check_ssl(self) -> None:
         # TLS verifies the server's certificate and host name unless the one
