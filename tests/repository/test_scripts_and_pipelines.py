@@ -12,7 +12,10 @@ from neuroglia.data.redis import (
     Pipeline,
     RedisRepository,
     Script,
+    TransactionAbortedError,
+    Watch,
 )
+from tests.support.repositories import RepositoryFactory
 
 COMPARE_AND_SET = """
 -- KEYS[1]: the key; ARGV[1]: expected value; ARGV[2]: new value
@@ -226,3 +229,77 @@ async def test_a_transaction_isolates_but_does_not_roll_back(backend: RedisRepos
     assert await backend.get_async("stock:basil") == "9"  # applied, although the transaction "failed"
     pipe = backend.pipeline()
     assert pipe.applied is None
+
+
+async def test_an_optimistic_transaction_runs_only_if_nobody_changed_what_it_read(
+    backend: RedisRepository, repo_factory: RepositoryFactory
+) -> None:
+    other = await repo_factory()  # another client
+    await backend.set_async("stock:basil", "10")
+    async with backend.watch("stock:basil") as watch:
+        stock = int(await watch.get_async("stock:basil") or 0)
+        await other.set_async("stock:basil", "3")  # someone else was faster
+        tx = watch.transaction()
+        tx.set_async("stock:basil", str(stock - 1))
+        tx.rpush_async("orders", "o-7")
+        with pytest.raises(TransactionAbortedError):
+            await tx.execute()
+    assert await backend.get_async("stock:basil") == "3"  # nothing of the transaction ran
+    assert await backend.exists_async("orders") is False
+
+    async with backend.watch("stock:basil") as watch:  # unchanged this time: it runs
+        stock = int(await watch.get_async("stock:basil") or 0)
+        async with watch.transaction() as tx:
+            tx.set_async("stock:basil", str(stock - 1))
+    assert tx.results == [True]
+    assert await backend.get_async("stock:basil") == "2"
+
+
+async def test_optimistic_async_retries_until_its_read_still_holds(
+    backend: RedisRepository, repo_factory: RepositoryFactory
+) -> None:
+    other = await repo_factory()
+    await backend.set_async("counter", "0")
+    attempts = 0
+
+    async def increment(watch: Watch) -> int:
+        nonlocal attempts
+        attempts += 1
+        value = int(await watch.get_async("counter") or 0)
+        if attempts < 3:
+            await other.incr_async("counter")  # a concurrent writer, twice
+        async with watch.transaction() as tx:
+            tx.set_async("counter", str(value + 1))
+        return value + 1
+
+    assert await backend.optimistic_async(["counter"], increment) == 3
+    assert attempts == 3
+    assert await backend.get_async("counter") == "3"
+
+    async def always_beaten(watch: Watch) -> None:
+        await watch.get_async("counter")
+        await other.incr_async("counter")
+        async with watch.transaction() as tx:
+            tx.set_async("counter", "0")
+
+    with pytest.raises(TransactionAbortedError):
+        await backend.optimistic_async(["counter"], always_beaten, retries=2)
+    assert await backend.get_async("counter") == "6"  # three beaten attempts, nothing written by them
+
+
+async def test_concurrent_optimistic_increments_lose_nothing(
+    backend: RedisRepository, repo_factory: RepositoryFactory
+) -> None:
+    others = [await repo_factory() for _ in range(4)]
+    await backend.set_async("visits", "0")
+
+    async def increment(watch: Watch) -> None:
+        value = int(await watch.get_async("visits") or 0)
+        await asyncio.sleep(0)
+        async with watch.transaction() as tx:
+            tx.set_async("visits", str(value + 1))
+
+    await asyncio.gather(
+        *(repo.optimistic_async(["visits"], increment, retries=100) for repo in others for _ in range(10))
+    )
+    assert await backend.get_async("visits") == "40"

@@ -40,6 +40,7 @@ from .exceptions import (
     LockTimeoutError,
     PoolExhaustedError,
     SerializationError,
+    TransactionAbortedError,
 )
 from .integration import RedisHealthCheck  # importing it extends the framework's ServiceCollection
 from .locks import DistributedLock, Redlock, fenced_set_async
@@ -54,7 +55,7 @@ from .observability import (
     register_opentelemetry,
     register_prometheus,
 )
-from .repository import ConnectionPoolInfo, Pipeline, RedisRepository
+from .repository import ConnectionPoolInfo, Pipeline, RedisRepository, Watch
 from .resilience import CircuitBreakerPolicy, CircuitState, FallbackPolicy, RetryPolicy
 from .serialization import (
     Envelope,
@@ -128,7 +129,9 @@ __all__ = [
     "Script",
     "SerializationError",
     "SerializationStrategy",
+    "TransactionAbortedError",
     "Transport",
+    "Watch",
     "build_key",
     "build_pattern",
     "check_health",

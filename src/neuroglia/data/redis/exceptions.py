@@ -16,6 +16,7 @@ miss: it always raises.
     │   └── CircuitOpenError         the breaker is open; no socket was touched
     ├── CacheCommandError            the server refused the command (WRONGTYPE, ...)
     │   ├── CachePermissionError     an ACL denied the command or key (NOPERM)
+    │   ├── TransactionAbortedError  a WATCH-ed key changed: nothing of the transaction ran
     │   └── InvalidArgumentError     refused before sending: bad key, TTL, size
     ├── CacheAuthenticationError     wrong username or password
     ├── SerializationError           a value could not be encoded or decoded
@@ -54,6 +55,7 @@ __all__ = [
     "LockTimeoutError",
     "PoolExhaustedError",
     "SerializationError",
+    "TransactionAbortedError",
 ]
 
 
@@ -151,6 +153,16 @@ class CachePermissionError(CacheCommandError):
     def __init__(self, message: str, *, permission: str | None = None) -> None:
         super().__init__(message)
         self.permission = permission
+
+
+class TransactionAbortedError(CacheCommandError):
+    """A key ``WATCH``-ed before the transaction changed before ``EXEC``: nothing of it ran.
+
+    The optimistic transaction's way of saying "someone else got there
+    first": read again and retry (``RedisRepository.optimistic_async`` does).
+    """
+
+    delivery = Delivery.NOT_APPLIED
 
 
 class InvalidArgumentError(CacheCommandError, ValueError):

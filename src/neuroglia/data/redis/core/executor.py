@@ -101,6 +101,21 @@ class Executor:
         """Whether the last read in this task was answered by the stale fallback."""
         return self._served_stale.get()
 
+    def bound_to(self, transport: Transport) -> Executor:
+        """An executor with this one's breaker, deadline and metrics, sending on ``transport``, never resending.
+
+        For commands on a dedicated connection (``WATCH`` ... ``EXEC``): a
+        resend would go out on another connection, where the ``WATCH`` does
+        not hold.
+        """
+        return Executor(
+            lambda: transport,
+            retry=RetryPolicy(retries=0),
+            timeout=self._timeout,
+            breaker=self._breaker,
+            metrics=self._metrics,
+        )
+
     def disconnected(self) -> None:
         """The repository closed its transport: what is in flight fails for that reason, not the server's."""
         self._generation += 1

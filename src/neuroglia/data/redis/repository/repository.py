@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
@@ -24,19 +25,21 @@ from ..core.keys import build_key, build_pattern, escape_pattern
 from ..core.probe import RecoveryProbe
 from ..core.replies import Replies
 from ..core.scripts import Script
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, TransactionAbortedError
 from ..observability.metrics import CacheMetrics
 from ..resilience.breaker import CircuitBreakerPolicy, CircuitState
 from ..resilience.fallback import FallbackPolicy, LastKnownGood
 from ..serialization import SerializationStrategy
 from ..serialization.envelope import EnvelopeSerializer
 from ..transport import PoolStats, Transport, build_transport
+from .optimistic import Watch, watching
 from .pipeline import Pipeline
 from .pool_info import ConnectionPoolInfo
 
 __all__ = ["RedisRepository"]
 
 A = TypeVar("A")
+T = TypeVar("T")
 _log = logging.getLogger("neuroglia.data.redis")
 
 
@@ -251,6 +254,43 @@ class RedisRepository(
         guarantees.
         """
         return Pipeline(self, transaction=transaction)
+
+    def watch(self, *keys: str | bytes) -> AbstractAsyncContextManager[Watch]:
+        """``WATCH`` ``keys`` on a connection of their own, for an optimistic transaction.
+
+        ::
+
+            async with repo.watch("stock:basil") as watch:
+                stock = int(await watch.get_async("stock:basil") or 0)
+                async with watch.transaction() as tx:   # runs only if stock:basil did not change
+                    tx.set_async("stock:basil", stock - 1)
+
+        The transaction raises :class:`~neuroglia.data.redis.TransactionAbortedError`
+        (and runs nothing) when another client changed a watched key since the
+        ``WATCH``. :meth:`optimistic_async` retries for you.
+        """
+        return watching(self, self._current_transport(), keys)
+
+    async def optimistic_async(
+        self, keys: Iterable[str | bytes], work: Callable[[Watch], Awaitable[T]], *, retries: int = 5
+    ) -> T:
+        """Run ``work(watch)`` with ``keys`` watched until its transaction goes through; returns what it returns.
+
+        ``work`` reads through the watch and writes in ``watch.transaction()``;
+        when another client changed a watched key in between, nothing was
+        written and ``work`` runs again, up to ``retries`` more times, then
+        the :class:`~neuroglia.data.redis.TransactionAbortedError` is raised.
+        """
+        watched = list(keys)
+        attempts = self._arg.integer(retries, "retries") + 1
+        for attempt in range(attempts):
+            async with self.watch(*watched) as watch:
+                try:
+                    return await work(watch)
+                except TransactionAbortedError:
+                    if attempt + 1 == attempts:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def transaction(self) -> Pipeline:
         """A ``MULTI``/``EXEC`` pipeline: no other client sees part of it.

@@ -9,12 +9,13 @@ retries and metrics behave exactly as with a real server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from ..exceptions import CacheException, CacheTimeoutError, CacheUnavailableError, Delivery
-from ..transport.contract import Args, PoolStats, Transport
+from ..transport.contract import Args, PoolStats, Session, Transport
 
 __all__ = ["FaultInjectingTransport", "Faults", "MockTransport", "Step", "refused", "reply_lost"]
 
@@ -89,11 +90,32 @@ class MockTransport:
             return [self.handler(args) for args in commands]
         return list(await self._next(None))
 
+    @contextlib.asynccontextmanager
+    async def dedicated(self) -> AsyncIterator[Session]:
+        """A session on the same script (what it is sent is recorded in :attr:`sent` and :attr:`batches`)."""
+        yield _MockSession(self)
+
     async def close(self) -> None:
         self.closed += 1
 
     def pool_stats(self) -> PoolStats:
         return PoolStats(1, 0, 1, 1)
+
+
+class _MockSession:
+    """A :class:`MockTransport`'s dedicated session: the same script and records."""
+
+    def __init__(self, transport: MockTransport) -> None:
+        self._transport = transport
+
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        return await self._transport.execute(args, deadline)
+
+    async def transaction(self, commands: Sequence[Args]) -> list[Any] | None:
+        transport = self._transport
+        transport.batches.append(list(commands))
+        reply = await transport._next(None)
+        return None if reply is None else list(reply)
 
 
 class Faults:
@@ -155,6 +177,12 @@ class FaultInjectingTransport:
     async def execute_many(self, commands: Sequence[Args], *, transaction: bool) -> list[Any]:
         await self.faults.before("MULTI" if transaction else "PIPELINE")
         return await self.inner.execute_many(commands, transaction=transaction)
+
+    @contextlib.asynccontextmanager
+    async def dedicated(self) -> AsyncIterator[Session]:
+        await self.faults.before("WATCH")
+        async with self.inner.dedicated() as session:
+            yield session
 
     async def close(self) -> None:
         await self.inner.close()

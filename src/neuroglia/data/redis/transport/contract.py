@@ -29,10 +29,11 @@ command's reply is never given to another caller.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Args", "PoolStats", "Transport"]
+__all__ = ["Args", "PoolStats", "Session", "Transport"]
 
 Args = tuple[Any, ...]
 """One command as sent: its name, then its arguments (``str``, ``bytes``, ``int`` or ``float``)."""
@@ -46,6 +47,23 @@ class PoolStats:
     in_use_connections: int
     available_connections: int
     max_connections: int
+
+
+class Session(Protocol):
+    """One connection lent to one caller, for commands that depend on each other (``WATCH`` ... ``EXEC``)."""
+
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        """Send one command on this connection and return its raw reply (errors as for the transport)."""
+        ...
+
+    async def transaction(self, commands: Sequence[Args]) -> list[Any] | None:
+        """``MULTI`` + ``commands`` + ``EXEC`` on this connection.
+
+        Returns one entry per command (its raw reply, or the
+        :class:`~neuroglia.data.redis.CacheException` the server answered for
+        it), or ``None`` when a ``WATCH``-ed key changed and nothing ran.
+        """
+        ...
 
 
 @runtime_checkable
@@ -76,6 +94,16 @@ class Transport(Protocol):
         that command alone (with ``Delivery.NOT_APPLIED``: refused, it did not
         run). A failure of the whole batch (connection lost, ``EXECABORT``)
         is raised instead.
+        """
+        ...
+
+    def dedicated(self) -> AbstractAsyncContextManager[Session]:
+        """Lend one connection to the caller alone until the block ends (``async with``).
+
+        For ``WATCH``-based transactions: nothing else is sent on it
+        meanwhile. When the block ends the connection is reused only if
+        nothing was left open on it (a ``WATCH``, an interrupted command);
+        otherwise it is closed.
         """
         ...
 

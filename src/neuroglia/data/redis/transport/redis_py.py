@@ -9,11 +9,12 @@ exceptions are mapped into the library's error tree here, each with its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -42,7 +43,7 @@ from ..exceptions import (
 )
 from .contract import Args, PoolStats
 
-__all__ = ["NotSentError", "RedisPyTransport", "build_redis_py_transport", "classify_error"]
+__all__ = ["NotSentError", "RedisPySession", "RedisPyTransport", "build_redis_py_transport", "classify_error"]
 
 
 class NotSentError(Exception):
@@ -428,6 +429,24 @@ class RedisPyTransport:
                 await conn.disconnect(nowait=True)
             self._slots.release()
 
+    @contextlib.asynccontextmanager
+    async def dedicated(self) -> AsyncIterator[RedisPySession]:
+        """One pooled connection for the caller alone (see the contract); closed unless left clean."""
+        try:
+            conn = await self._acquire()
+        except Exception as exc:
+            error = classify_error(exc, "WATCH")
+            if error is None or error is exc:
+                raise
+            raise error from exc
+        session = RedisPySession(conn)
+        try:
+            yield session
+        finally:
+            if not session.clean:
+                await conn.disconnect(nowait=True)
+            await self._give_back(conn)
+
     async def close(self) -> None:
         """Close every connection, those lent to commands in flight included (they fail).
 
@@ -451,6 +470,72 @@ class RedisPyTransport:
             available_connections=available,
             max_connections=self._max_connections,
         )
+
+
+class RedisPySession:
+    """A pooled connection lent to one caller (:meth:`RedisPyTransport.dedicated`)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._watching = False
+        self._interrupted = False
+
+    @property
+    def clean(self) -> bool:
+        """Whether the connection may serve another borrower as it is."""
+        return not self._interrupted and not self._watching and self._conn.is_connected
+
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        """Send one command on this connection and return its raw reply."""
+        name = _name(args)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._conn.send_packed_command(self._conn.pack_command(*args), check_health=False)
+                reply = await self._conn.read_response(disable_decoding=True)
+        except rex.ResponseError as exc:  # refused by the server: the connection is fine
+            raise (classify_error(exc, name) or exc) from exc
+        except BaseException as exc:
+            self._interrupted = True
+            if isinstance(exc, Exception):
+                error = classify_error(exc, name)
+                if error is not None and error is not exc:
+                    raise error from exc
+            raise
+        if name == "WATCH":
+            self._watching = True
+        elif name == "UNWATCH":
+            self._watching = False
+        return reply
+
+    async def transaction(self, commands: Sequence[Args]) -> list[Any] | None:
+        """``MULTI`` + ``commands`` + ``EXEC``; ``None`` when a watched key changed and nothing ran."""
+        self._watching = False  # EXEC (or its refusal) ends every WATCH
+        conn = self._conn
+        try:
+            await conn.send_packed_command(conn.pack_commands([("MULTI",), *commands, ("EXEC",)]), check_health=False)
+            replies: list[Any] = []
+            for _ in range(len(commands) + 2):
+                try:
+                    replies.append(await conn.read_response(disable_decoding=True))
+                except rex.ResponseError as exc:
+                    replies.append(exc)
+        except BaseException as exc:
+            self._interrupted = True
+            if isinstance(exc, Exception):
+                error = classify_error(exc, "MULTI")
+                if error is not None and error is not exc:
+                    raise error from exc
+            raise
+        outcome = replies[-1]
+        if isinstance(outcome, Exception):  # EXECABORT: a command was refused while queued
+            queued = next((r for r in replies[1:-1] if isinstance(r, Exception)), outcome)
+            raise (classify_error(queued, "EXEC") or queued) from queued
+        if outcome is None:
+            return None
+        return [
+            classify_error(reply, _name(args)) or reply if isinstance(reply, Exception) else reply
+            for args, reply in zip(commands, outcome, strict=True)
+        ]
 
 
 def build_redis_py_transport(config: RedisConfig) -> RedisPyTransport:
