@@ -60,18 +60,43 @@ def test_every_public_name_of_0_1_is_still_exported() -> None:
     assert sorted(set(before) - set(package.__all__)) == []
 
 
+def still_accepts(recorded: Any, current: Any) -> bool:
+    """Whether every call written for ``recorded`` still works: the same parameters, then only optional keywords.
+
+    A parameter added at the end as keyword-only with a default (a new
+    setting) breaks no caller; anything else (a rename, a removal, a new
+    required or positional parameter, another default) does.
+    """
+    if recorded == current or not isinstance(recorded, list) or not isinstance(current, list):
+        return bool(recorded == current)
+    if current[: len(recorded)] != recorded:
+        return False
+    return all(kind == "KEYWORD_ONLY" and default is not None for _, kind, default in current[len(recorded) :])
+
+
 def test_every_public_name_is_called_as_in_0_1() -> None:
     before = json.loads(SNAPSHOT.read_text())
     changed = []
     for name, recorded in before.items():
         now = describe(getattr(package, name))
-        if recorded.get("call") != now.get("call"):
+        if not still_accepts(recorded.get("call"), now.get("call")):
             changed.append(f"{name}{recorded.get('call')} is now {name}{now.get('call')}")
         for member, shape in recorded.get("members", {}).items():
             current = now.get("members", {}).get(member, "missing")
-            if current != shape:
+            if not still_accepts(shape, current):
                 changed.append(f"{name}.{member}: {shape} is now {current}")
     assert changed == []
+
+
+def test_growth_is_only_optional_keywords() -> None:
+    shape = [["a", "POSITIONAL_OR_KEYWORD", None], ["b", "KEYWORD_ONLY", "1"]]
+    assert still_accepts(shape, shape)
+    assert still_accepts(shape, [*shape, ["c", "KEYWORD_ONLY", "None"]])
+    assert not still_accepts(shape, [*shape, ["c", "KEYWORD_ONLY", None]])  # required
+    assert not still_accepts(shape, [*shape, ["c", "POSITIONAL_OR_KEYWORD", "2"]])
+    assert not still_accepts(shape, [shape[0], ["b", "KEYWORD_ONLY", "2"]])  # another default
+    assert not still_accepts(shape, shape[:1])
+    assert not still_accepts(shape, "missing")
 
 
 def test_the_snapshot_is_not_empty() -> None:
