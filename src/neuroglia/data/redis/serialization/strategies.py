@@ -126,7 +126,9 @@ class JsonSerializer:
                 plain = _json_ready(value, self._default)
                 return json.dumps(plain, default=self._default, separators=(",", ":"), allow_nan=False).encode()
             try:
-                out = cast(bytes, orjson.dumps(value, default=self._default))
+                # Subclasses of str (a StrEnum) go to the hook as values and fail as
+                # keys, so that the slow path can tell {Colour.RED: 1, "red": 2} apart.
+                out = cast(bytes, orjson.dumps(value, default=self._default, option=orjson.OPT_PASSTHROUGH_SUBCLASS))
             except TypeError:
                 # A key that is not a plain str (a StrEnum member is fine, 1 is
                 # not), or something no hook encodes: the slow path says which.
