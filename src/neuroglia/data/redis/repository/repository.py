@@ -22,7 +22,7 @@ from ..core.executor import Executor
 from ..core.keys import build_key, build_pattern, escape_pattern
 from ..core.replies import Replies
 from ..core.scripts import Script
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, InvalidArgumentError
 from ..observability.metrics import CacheMetrics
 from ..resilience.breaker import CircuitBreakerPolicy, CircuitState
 from ..resilience.fallback import FallbackPolicy, LastKnownGood
@@ -193,6 +193,8 @@ class RedisRepository(
         for example) without module-level registries: it lives and dies with
         the repository.
         """
+        if not isinstance(kind, type) or not callable(make):
+            raise InvalidArgumentError("attachment(kind, make): kind must be a class and make a callable")
         found = self._attachments.get(kind)
         if found is None:
             found = self._attachments[kind] = make(self)
