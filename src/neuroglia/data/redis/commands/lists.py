@@ -70,13 +70,12 @@ class ListCommands(Family):
         full = self._arg.keys(keys)
         if not full:
             raise InvalidArgumentError(f"{name} needs at least one key")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
-            raise InvalidArgumentError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        seconds = self._arg.block_timeout(timeout)
 
         def parse(reply: Any) -> tuple[Any, Any] | None:
             return None if reply is None else (self._reply.strip(reply[0]), self._reply.text(reply[1]))
 
-        return Command((name, *full, timeout), parse, idempotent=False, block=float(timeout))
+        return Command((name, *full, seconds), parse, idempotent=False, block=seconds)
 
     @command
     def lmove_async(
@@ -84,9 +83,13 @@ class ListCommands(Family):
     ) -> Command[Value | None]:
         """Atomically move an element between lists (a reliable queue's hand-off)."""
         ends = ("LEFT", "RIGHT")
-        if wherefrom.upper() not in ends or whereto.upper() not in ends:
-            raise InvalidArgumentError(f"wherefrom/whereto must be one of {ends}")
-        args = ("LMOVE", self._arg.key(source), self._arg.key(destination), wherefrom.upper(), whereto.upper())
+        args = (
+            "LMOVE",
+            self._arg.key(source),
+            self._arg.key(destination),
+            self._arg.choice(wherefrom, "wherefrom", ends),
+            self._arg.choice(whereto, "whereto", ends),
+        )
         return Command(args, self._reply.text, idempotent=False)
 
     @command

@@ -74,7 +74,7 @@ class StringCommands(Family):
     @command
     def get_many_async(self, keys: Iterable[Key]) -> Command[dict[Key, Value | None]]:
         """Read many keys in one round trip: ``{key: value or None}``."""
-        wanted = list(keys) if not isinstance(keys, str | bytes) else [keys]
+        wanted = self._arg.items(keys, (), "keys", "a key or an iterable of keys")
         full = self._arg.keys(wanted)
         if not full:
             return Command((), lambda _: {})
