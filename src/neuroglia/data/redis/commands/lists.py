@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.arguments import Key, ScalarValue, Value
-from ..core.command import Command, command
+from ..core.command import Command, CommandQueue, command
 from ..core.family import Family
 from ..core.replies import (
     ok,
@@ -57,7 +57,9 @@ class ListCommands(Family):
         """Pop from the first non-empty list, waiting up to ``timeout`` seconds.
 
         Returns ``(key, value)`` or ``None`` when the timeout passes.
-        ``timeout=0`` waits forever.
+        ``timeout=0`` waits forever. It cannot be queued in a pipeline or a
+        transaction (:class:`~neuroglia.data.redis.InvalidArgumentError`):
+        queue ``lpop_async`` there.
         """
         return self._blocking_pop("BLPOP", keys, timeout)
 
@@ -67,6 +69,15 @@ class ListCommands(Family):
         return self._blocking_pop("BRPOP", keys, timeout)
 
     def _blocking_pop(self, name: str, keys: Key | Iterable[Key], timeout: float) -> Command[tuple[Any, Any] | None]:
+        if isinstance(self, CommandQueue):
+            # In a pipeline the pop would hold the batch's connection for its
+            # whole timeout, cut by the socket timeout; inside MULTI it would
+            # not block at all. Neither is what the caller asked for.
+            method, plain = f"{name.lower()}_async", f"{name[1:].lower()}_async"
+            raise InvalidArgumentError(
+                f"{method} cannot be queued in a pipeline or a transaction (it would hold the batch's connection, "
+                f"or not wait at all inside MULTI): queue {plain}, or await {method} on the repository"
+            )
         full = self._arg.keys(keys)
         if not full:
             raise InvalidArgumentError(f"{name} needs at least one key")
