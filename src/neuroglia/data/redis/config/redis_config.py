@@ -88,6 +88,9 @@ class RedisConfig:
             if url is not None:
                 raise fail("host", "holds a URL while url= is also given; pass only one")
             url, host = host, None
+            # Not kept in the field meanwhile: a failed parse leaves this
+            # half-built config in the error's traceback, and its repr shows host.
+            set_(self, "host", None)
         if url is None and host is None and self.port is None and self.ssl is None:
             url = "memory://"
         parts: dict[str, Any] = parse_url(url) if url is not None else {"scheme": "redis"}
