@@ -72,6 +72,9 @@ def to_plain(value: Any) -> Any:
     Used as the ``default`` hook of the JSON and msgpack encoders: it is only
     called for objects the encoder does not know.
     """
+    convert = _PLAIN_BY_CLASS.get(value.__class__)
+    if convert is not None:  # the common leaves, at the cost of one lookup
+        return convert(value)
     dump = getattr(value, "model_dump", None)
     if callable(dump):  # pydantic v2
         return dump(mode="json")
@@ -88,6 +91,19 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     raise TypeError(f"objects of type {type(value).__name__} are not serializable")
+
+
+_PLAIN_BY_CLASS: Final[dict[type, Callable[[Any], Any]]] = {
+    decimal.Decimal: str,
+    uuid.UUID: str,
+    set: list,
+    frozenset: list,
+    tuple: list,
+    _dt.timedelta: _dt.timedelta.total_seconds,
+    _dt.datetime: _dt.datetime.isoformat,
+    _dt.date: _dt.date.isoformat,
+    _dt.time: _dt.time.isoformat,
+}
 
 
 class JsonSerializer:
@@ -126,17 +142,15 @@ class JsonSerializer:
                 plain = _json_ready(value, self._default)
                 return json.dumps(plain, default=self._default, separators=(",", ":"), allow_nan=False).encode()
             try:
-                # Subclasses of str (a StrEnum) go to the hook as values and fail as
-                # keys, so that the slow path can tell {Colour.RED: 1, "red": 2} apart.
-                out = cast(bytes, orjson.dumps(value, default=self._default, option=orjson.OPT_PASSTHROUGH_SUBCLASS))
+                out = cast(bytes, orjson.dumps(value, default=self._default))
             except TypeError:
-                # A key that is not a plain str (a StrEnum member is fine, 1 is
-                # not), or something no hook encodes: the slow path says which.
+                # A key that is not text (some str subclasses too), or something
+                # no hook encodes: the slow path rebuilds it, or says what is wrong.
                 return cast(bytes, orjson.dumps(_json_ready(value, self._default), default=self._default))
             if b"null" in out:
                 # orjson writes NaN and infinities as null: look for them in
-                # the value (only then: most values hold no null at all).
-                _json_ready(value, self._default)
+                # the value (only then: many values hold no null at all).
+                _refuse_non_finite(value, self._default)
             return out
         except SerializationError:
             raise
@@ -156,6 +170,52 @@ class JsonSerializer:
 
 # Leaves both encoders write as text through their own rules or the hook.
 _JSON_LEAVES: Final = (_dt.date, _dt.time, _dt.timedelta, uuid.UUID, decimal.Decimal)
+
+
+_LEAVES_WITHOUT_FLOATS: Final = (str, int, bytes, _dt.date, _dt.time, _dt.timedelta, uuid.UUID, decimal.Decimal)
+_NO_FLOATS_INSIDE: Final = frozenset({str, int, bool, bytes, _dt.datetime, _dt.date, uuid.UUID, decimal.Decimal})
+
+
+def _refuse_non_finite(value: Any, default: Callable[[Any], Any]) -> None:
+    """Raise :class:`SerializationError` if a NaN or an infinity is anywhere in ``value``.
+
+    A search only (nothing is rebuilt), through containers, dataclasses,
+    pydantic models and what the hook makes of other objects: the check of
+    the fast path, which must cost little next to orjson itself.
+    """
+    stack = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > 1_000_000:
+            raise SerializationError("json cannot check a value of more than a million parts")
+        cls = item.__class__
+        if cls is float:
+            if item - item != 0.0:  # NaN and infinities only
+                _json_ready(item, default)  # raises with the usual message
+        elif cls in _NO_FLOATS_INSIDE or item is None:
+            continue
+        elif cls is dict:
+            stack.extend(item.values())
+        elif cls is list or cls is tuple or cls is set or cls is frozenset:
+            stack.extend(item)
+        elif hasattr(cls, "__dataclass_fields__") and hasattr(item, "__dict__"):
+            stack.extend(item.__dict__.values())  # a dataclass's fields, and any other attribute
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif isinstance(item, float):
+            stack.append(float(item))
+        elif isinstance(item, enum.Enum):
+            stack.append(item.value)
+        elif isinstance(item, _LEAVES_WITHOUT_FLOATS):
+            continue
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        else:
+            stack.append(default(item))
 
 
 def _json_ready(value: Any, default: Callable[[Any], Any], depth: int = 0) -> Any:
