@@ -86,7 +86,8 @@ class Arguments:
         cls = key.__class__
         if cls is str:
             if key:
-                _text_ok(key, "a key")  # type: ignore[arg-type]
+                if not key.isascii():  # O(1): checked only when it may matter
+                    _text_ok(key, "a key")  # type: ignore[arg-type]
                 return self._prefix + key if self._prefix else key  # type: ignore[operator]
         elif cls is bytes:
             if key:
@@ -149,7 +150,8 @@ class Arguments:
         if cls is str:
             if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode(errors="surrogatepass")) > MAX_VALUE_BYTES:
                 raise InvalidArgumentError(f"{what} is larger than Redis' 512 MiB limit")
-            _text_ok(value, what)
+            if not value.isascii():
+                _text_ok(value, what)
             return value  # type: ignore[no-any-return]
         if cls is bytes or cls is bytearray or cls is memoryview:
             if len(value) > MAX_VALUE_BYTES:
