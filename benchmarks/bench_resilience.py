@@ -23,8 +23,13 @@ measures, in one run:
 (c) recovery: the server is killed, the breaker opens, the server is restarted
     on the same port while a caller keeps reading (one attempt per
     millisecond); the time from the restart command to the first successful
-    read, with the breaker off (pure reconnection) and on (bounded below by
-    what is left of ``recovery_timeout``).
+    read, with the breaker off (pure reconnection) and on.
+(d) recovery with the default settings (``recovery_timeout`` 30 s, recovery
+    driven by the probe): a one-second outage, 20 cycles; the time from the
+    server accepting connections again to the first successful read (target:
+    p99 <= 1 s), the fail-fast latency of the caller's refused reads during
+    the outage (target: p99 < 100 µs), and the probes sent per second of
+    outage (target: a few at most).
 
 Exit status is 0, or 1 with ``--check`` when a target is missed.
 """
@@ -323,6 +328,57 @@ async def recovery(server: RedisServer, args: argparse.Namespace, breaker: bool)
     }
 
 
+async def default_recovery(server: RedisServer, args: argparse.Namespace) -> dict[str, Any]:
+    repo = RedisRepository(RedisConfig(url=server.url))  # every setting at its default
+    recover: list[float] = []
+    refused: list[float] = []
+    probe_rates: list[float] = []
+    for _ in range(args.default_cycles):
+        await repo.set_async("menu", "margherita")
+        server.kill()
+        breaker = repo.circuit_breaker
+        assert breaker is not None
+        while breaker.state is not CircuitState.OPEN:
+            with contextlib.suppress(CacheException):
+                await repo.get_async("menu")
+        probe = repo._probe
+        assert probe is not None
+        probes_before, down_at = probe.probes, time.perf_counter()
+        until = down_at + args.outage
+        while time.perf_counter() < until:  # the caller keeps trying, once per millisecond
+            started = time.perf_counter()
+            try:
+                await repo.get_async("menu")
+            except CircuitOpenError:
+                refused.append((time.perf_counter() - started) * 1e6)
+            except CacheException:
+                pass
+            await asyncio.sleep(0.001)
+        await asyncio.to_thread(server.start)
+        ready = time.perf_counter()
+        probe_rates.append((probe.probes - probes_before) / (ready - down_at))
+        while True:
+            try:
+                await repo.get_async("menu")
+                break
+            except CacheException:
+                await asyncio.sleep(0.001)
+        recover.append((time.perf_counter() - ready) * 1000)
+    await repo.disconnect()
+    recover.sort()
+    refused.sort()
+    p99 = recover[min(len(recover) - 1, int(len(recover) * 0.99))]
+    refused_p99 = refused[int(len(refused) * 0.99)] if refused else 0.0
+    return {
+        "cycles": args.default_cycles,
+        "outage_s": args.outage,
+        "ready_to_first_success_ms": {"median": statistics.median(recover), "p99": p99, "max": recover[-1]},
+        "refused_p99_us": refused_p99,
+        "probes_per_s": {"median": statistics.median(probe_rates), "max": max(probe_rates)},
+        "pass": p99 <= 1000 and refused_p99 < FAIL_FAST_P99_TARGET_US and max(probe_rates) <= 10,
+    }
+
+
 # -- report --------------------------------------------------------------------------
 
 
@@ -377,6 +433,17 @@ def report(result: dict[str, Any]) -> str:
             f"  {what:<38} median {rec['median']:>6.1f} ms   max {rec['max']:>6.1f} ms   "
             f"(server boot median {boot['median']:.1f} ms; {entry['cycles']} cycles)"
         )
+    d = result["default_recovery"]
+    rec = d["ready_to_first_success_ms"]
+    lines += [
+        "",
+        f"(d) default settings (recovery_timeout 30 s, the probe), {d['outage_s']:g} s outages, {d['cycles']} cycles",
+        f"  server accepting -> first successful read: median {rec['median']:.1f} ms   p99 {rec['p99']:.1f} ms   "
+        f"max {rec['max']:.1f} ms   (target p99 <= 1000 ms)",
+        f"  refused reads while down: p99 {d['refused_p99_us']:.1f} µs (target < 100 µs)",
+        f"  probes per second of outage: median {d['probes_per_s']['median']:.1f}   "
+        f"max {d['probes_per_s']['max']:.1f}   {'PASS' if d['pass'] else 'FAIL'}",
+    ]
     return "\n".join(lines)
 
 
@@ -389,8 +456,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await recovery(server, args, breaker=False),
             await recovery(server, args, breaker=True),
         ]
+        result["default_recovery"] = await default_recovery(server, args)
     overhead_pass = all(result["overhead"][k]["pass"] for k in ("sequential", "concurrent"))
-    result["pass"] = overhead_pass and result["fail_fast"]["pass"]
+    result["pass"] = overhead_pass and result["fail_fast"]["pass"] and result["default_recovery"]["pass"]
     return result
 
 
@@ -405,6 +473,8 @@ def main() -> int:
     parser.add_argument("--fail-ops", type=int, default=20000)
     parser.add_argument("--cycles", type=int, default=5, help="kill/restart cycles per recovery scenario")
     parser.add_argument("--recovery-timeout", type=float, default=0.5)
+    parser.add_argument("--default-cycles", type=int, default=20, help="kill/restart cycles with default settings")
+    parser.add_argument("--outage", type=float, default=1.0, help="seconds the server stays down in (d)")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
@@ -412,6 +482,7 @@ def main() -> int:
     logging.getLogger("neuroglia.data.redis").setLevel(logging.ERROR)
     if args.quick:
         args.rounds, args.seq_ops, args.conc_ops, args.fail_ops, args.cycles = 3, 1000, 5000, 5000, 2
+        args.default_cycles = 3
     result = asyncio.run(run(args))
     print(report(result))
     if args.json:

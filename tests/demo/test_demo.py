@@ -14,22 +14,19 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from neuroglia.data.redis import (
     CacheUnavailableError,
-    CircuitOpenError,
     CircuitState,
     RedisConfig,
     RedisRepository,
 )
 from neuroglia.data.redis.__main__ import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
-from neuroglia.data.redis.demo import SECTIONS, DemoContext, OutageSwitch, Section, run_demo
+from neuroglia.data.redis.demo import SECTIONS, DemoContext, Section, run_demo
 from neuroglia.data.redis.testing import RedisServer, free_port
-from neuroglia.data.redis.transport import PoolStats
 
 SECTION_TITLES = [
     "Menu cache - MenuCacheService",
@@ -42,6 +39,7 @@ SECTION_TITLES = [
     "Customer segmentation - CustomerSegmentationService",
     "Custom serialization - CustomSerializationService",
     "Resilience - ResilientMenuService",
+    "Cache layer - RedisCache",
     "Metrics - CachePerformanceMonitor",
 ]
 SECTIONS_BY_TITLE = {s.title: s for s in SECTIONS}
@@ -144,7 +142,8 @@ def assert_resilience_report(report: str) -> None:
         r"\d+ ms +closed -> open +3 consecutive failed operations",
         r"\d+ ms +open -> half_open +recovery_timeout \(0\.2 s\) elapsed",
         r"\d+ ms +half_open -> closed +2 successful trial calls",
-        r"The service caught: CacheUnavailableError: GET: socket error: Connection refused \(simulated outage\)",
+        r"The service caught: CacheUnavailableError: GET: Redis unavailable: \[Errno \d+\] Connection refused "
+        r"\(simulated outage\)",
         r"then: CircuitOpenError: circuit 'redis' is open: failing fast",
         r"The outage refused 15 commands in this process; none reached the server\.",
         r"logged: WARNING neuroglia\.data\.redis\.breaker: circuit redis: closed -> open",
@@ -162,7 +161,7 @@ def assert_metrics_report(report: str) -> None:
         r"hit_ratio +0\.5\n",
         r"active_connections +[1-9]\d*\n",
         r"memory_usage +[1-9]\d*\n",
-        r"figure +demo repository +all 6 repositories of the run",
+        r"figure +demo repository +all 7 repositories of the run",
         r"commands +[1-9]\d* +[1-9]\d*\n",
         r"reads: hits / misses +\d+ / \d+ +\d+ / \d+",
         r"hit ratio +\d+\.\d% +\d+\.\d%",
@@ -277,7 +276,7 @@ async def test_each_section_title_is_flushed_as_the_section_starts() -> None:
 
 
 @pytest.mark.parametrize(
-    "title", ["Distributed locking", "Kitchen stations", "Fencing tokens", "Resilience", "Metrics"]
+    "title", ["Distributed locking", "Kitchen stations", "Fencing tokens", "Resilience", "Cache layer", "Metrics"]
 )
 async def test_a_new_section_runs_on_its_own(title: str) -> None:
     # Each section stands alone (the metrics section reports on whatever ran before it).
@@ -293,7 +292,7 @@ async def test_a_new_section_runs_on_its_own(title: str) -> None:
 async def test_a_failure_during_the_simulated_outage_still_cleans_up() -> None:
     async def stuck_in_an_outage(ctx: DemoContext) -> None:
         await ctx.repo.set_async("menu:special", "Diavola")
-        ctx.run.outage.active = True
+        ctx.run.faults.outage = True
         for _ in range(5):  # enough to open the demo repository's breaker
             with pytest.raises(CacheUnavailableError):
                 await ctx.repo.get_async("menu:special")
@@ -310,59 +309,6 @@ async def test_a_failure_during_the_simulated_outage_still_cleans_up() -> None:
         assert result.removed_keys == 1
         assert result.remaining_keys == 0
         assert await observer.dbsize() == 0
-
-
-class CountingTransport:
-    """A transport that answers PING and counts what reaches it."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[Any, ...]] = []
-        self.closed = False
-
-    async def execute(self, args: tuple[Any, ...], deadline: float | None = None) -> Any:
-        self.sent.append(args)
-        return b"PONG"
-
-    async def execute_blocking(self, args: tuple[Any, ...], timeout: float) -> Any:
-        self.sent.append(args)
-        return None
-
-    async def execute_many(self, commands: Sequence[tuple[Any, ...]], *, transaction: bool) -> list[Any]:
-        self.sent.extend(commands)
-        return [b"PONG" for _ in commands]
-
-    async def close(self) -> None:
-        self.closed = True
-
-    def pool_stats(self) -> PoolStats:
-        return PoolStats(1, 0, 1, 1)
-
-
-async def test_the_outage_switch_never_lets_a_command_through() -> None:
-    switch = OutageSwitch()
-    inner = CountingTransport()
-    config = RedisConfig(circuit_breaker={"failure_threshold": 2, "recovery_timeout": 60}, retry_policy={"retries": 1})
-    repo = RedisRepository(config, transport=switch.wrap(inner))
-    assert await repo.ping()
-    assert len(inner.sent) == 1
-    switch.active = True
-    with pytest.raises(CacheUnavailableError, match=r"PING: socket error: Connection refused \(simulated outage\)"):
-        await repo.ping()
-    with pytest.raises(CacheUnavailableError):
-        async with repo.pipeline() as pipe:
-            pipe.ping()
-    with pytest.raises(CircuitOpenError):  # two failed operations opened the breaker
-        await repo.ping()
-    assert switch.refused == 4  # each operation twice: a refused connection sent nothing, so it is retried
-    assert len(inner.sent) == 1  # nothing reached the transport behind the switch
-    switch.active = False
-    breaker = repo.circuit_breaker
-    assert breaker is not None
-    breaker.reset()
-    assert await repo.ping()
-    assert len(inner.sent) == 2
-    await repo.disconnect()
-    assert not inner.closed  # an injected transport belongs to whoever injected it
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,10 @@ comment on the line before a block (invisible when the page is rendered):
     private ``redis-server`` (never the machine's shared one), whose
     database is emptied first.
 
-The Neuroglia framework's class-level ``ServiceCollection`` is fresh for
-each file, so registrations of one page never leak into another.
+The Neuroglia framework's builders share one class-level
+``ServiceCollection`` unless each is given its own; it is emptied before
+each block, so a block's registrations never leak into a later block's new
+application (an application already built keeps its own provider).
 """
 
 from __future__ import annotations
@@ -69,11 +71,19 @@ def _compile(block: Block, source: str) -> Any:
     return compile(source, f"{block.page.name}:{block.line}", "exec", flags=flags, dont_inherit=True)
 
 
+def _fresh_framework_services() -> None:
+    from neuroglia.dependency_injection import ServiceCollection
+    from neuroglia.hosting.abstractions import ApplicationBuilderBase
+
+    ApplicationBuilderBase.services = ServiceCollection()
+
+
 async def _run(page_blocks: list[Block], server_url: str | None) -> None:
     namespace: dict[str, Any] = {"__name__": f"docs_{page_blocks[0].page.stem}"}
     for block in page_blocks:
         if block.skip_reason is not None:
             continue
+        _fresh_framework_services()
         source = block.source
         if block.on_server:
             assert server_url is not None
@@ -91,11 +101,10 @@ async def _run(page_blocks: list[Block], server_url: str | None) -> None:
 
 @pytest.fixture
 def fresh_framework(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each page gets an empty class-level ServiceCollection of the framework."""
-    from neuroglia.dependency_injection import ServiceCollection
+    """The framework's class-level ServiceCollection is restored after the page."""
     from neuroglia.hosting.abstractions import ApplicationBuilderBase
 
-    monkeypatch.setattr(ApplicationBuilderBase, "services", ServiceCollection())
+    monkeypatch.setattr(ApplicationBuilderBase, "services", ApplicationBuilderBase.services)
 
 
 PAGES_WITH_CODE = [page for page in PAGES if blocks(page)]

@@ -1,12 +1,10 @@
-"""Fixtures of the framework-integration suite.
+"""Fixtures of the integration suites (the framework adapters' tests use these).
 
-``pytester`` (pytest's own plugin for testing plugins) is enabled here with a
-hook rather than ``pytest_plugins``, which pytest refuses in a conftest that
-is not at the top of the run.
-
-The Neuroglia framework's builders share one class-level ``ServiceCollection``
-(``ApplicationBuilderBase.services``); ``fresh_services`` gives each test its
-own, so that registrations of one test never leak into the next.
+The repository fixtures themselves (``backend``, ``backend_url``,
+``repo_factory``, the plugin's ``redis_server``) come from ``tests/conftest.py``.
+``fresh_services`` gives a test its own class-level ``ServiceCollection``:
+the framework's builders share one unless each is given its own, so that
+registrations of one test would otherwise leak into the next.
 """
 
 from __future__ import annotations
@@ -14,11 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("pytester"):
-        config.pluginmanager.import_plugin("pytester")
 
 
 @pytest.fixture

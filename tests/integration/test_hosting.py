@@ -1,21 +1,19 @@
 """Service registration in a real Neuroglia application (``neuroglia-python``).
 
 The page's *Service Registration* example runs as written against a private
-``redis-server`` started with the page's password (``--requirepass``); its
-``MenuCacheService`` resolves the repository from the application's service
-provider and reads and writes for real; the application's shutdown closes
-every connection. The framework's surprises (one shared collection, first
-registration wins, defaults injected as ``None``) are pinned down here too.
+``redis-server`` started with the page's password (``--requirepass``); the
+page's ``MenuCacheService`` (:mod:`neuroglia.data.redis.demo.pizzeria`, whose
+menu database is :data:`~neuroglia.data.redis.demo.pizzeria.MENU`) resolves
+the repository from the application's service provider and reads and writes
+for real; the application's shutdown closes every connection. The
+framework's surprises (one shared collection, first registration wins,
+defaults injected as ``None``) are pinned down here too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from neuroglia.dependency_injection import ServiceCollection, ServiceProviderBase
+from neuroglia.dependency_injection import ServiceCollection
 from neuroglia.hosting.abstractions import ApplicationSettings, HostedService
 from neuroglia.hosting.web import WebApplicationBuilder
 from neuroglia.observability.health_checks import HealthCheckProvider
@@ -39,8 +37,11 @@ from neuroglia.data.redis import (
     RedisHealthCheck,
     RedisRepository,
 )
+from neuroglia.data.redis.demo import pizzeria
+from neuroglia.data.redis.demo.pizzeria import MenuCacheService
 from neuroglia.data.redis.integration import hosting
 from neuroglia.data.redis.testing import RedisEndpoint, RedisServer
+from tests.support.isolation import run_without_framework
 from tests.support.repositories import clean_repository
 
 PAGE_PASSWORD = "your_redis_password"
@@ -67,54 +68,6 @@ def create_app(port: int) -> Any:
 
     app = builder.build()
     return app
-
-
-class MenuCacheService:
-    """The page's *Simple Cache Operations* service (its database is a dict here)."""
-
-    def __init__(self, service_provider: ServiceProviderBase):
-        self.redis = service_provider.get_service(RedisRepository)
-        self.cache_prefix = "mario_pizzeria:menu"
-        self.database = {"margherita": {"name": "Margherita", "price": 12.99}}
-
-    async def load_menu_item_from_db(self, item_id: str) -> dict[str, Any] | None:
-        return self.database.get(item_id)
-
-    async def cache_menu_item(self, item_id: str, menu_item: dict[str, Any], ttl_hours: int = 24) -> None:
-        """Cache a menu item with automatic expiration."""
-        cache_key = f"{self.cache_prefix}:item:{item_id}"
-        cache_value = json.dumps(menu_item)
-
-        await self.redis.set_async(key=cache_key, value=cache_value, expiration=timedelta(hours=ttl_hours))
-
-        print(f"Cached menu item: {menu_item['name']} (expires in {ttl_hours}h)")
-
-    async def get_cached_menu_item(self, item_id: str) -> dict[str, Any] | None:
-        """Retrieve cached menu item."""
-        cache_key = f"{self.cache_prefix}:item:{item_id}"
-
-        cached_value = await self.redis.get_async(cache_key)
-
-        if cached_value:
-            return json.loads(cached_value)  # type: ignore[no-any-return]
-
-        # Cache miss - load from database
-        menu_item = await self.load_menu_item_from_db(item_id)
-        if menu_item:
-            await self.cache_menu_item(item_id, menu_item)
-
-        return menu_item
-
-    async def invalidate_menu_cache(self, item_id: str | None = None) -> None:
-        """Invalidate menu cache entries."""
-        if item_id:
-            cache_key = f"{self.cache_prefix}:item:{item_id}"
-            await self.redis.delete_async(cache_key)
-        else:
-            pattern = f"{self.cache_prefix}:item:*"
-            await self.redis.delete_pattern_async(pattern)
-
-        print(f"Menu cache invalidated: {item_id or 'all items'}")
 
 
 @dataclass
@@ -168,7 +121,7 @@ async def wait_for_other_clients(admin: RedisRepository, expected: int) -> int:
 
 
 async def test_the_page_example_reads_and_writes_through_the_app_and_shutdown_closes(
-    fresh_services: Any, password_server: RedisServer, admin: RedisRepository
+    fresh_services: Any, password_server: RedisServer, admin: RedisRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = create_app(password_server.port)
     redis = app.services.get_service(RedisRepository)
@@ -185,7 +138,7 @@ async def test_the_page_example_reads_and_writes_through_the_app_and_shutdown_cl
         stored = await admin.get_async("mario_pizzeria:menu:item:margherita")
         assert json.loads(stored) == {"name": "Margherita", "price": 12.99}
         assert 0 < await admin.ttl_async("mario_pizzeria:menu:item:margherita") <= 24 * 3600
-        menu.database.clear()
+        monkeypatch.delitem(pizzeria.MENU, "margherita")  # the database has it no more: the read is a hit
         assert await menu.get_cached_menu_item("margherita") == {"name": "Margherita", "price": 12.99}
         await menu.invalidate_menu_cache("margherita")
         assert not await admin.exists_async("mario_pizzeria:menu:item:margherita")
@@ -536,26 +489,9 @@ async def test_the_framework_health_endpoint_runs_the_redis_check(
 
 def test_the_package_imports_and_works_without_the_framework(tmp_path: Path) -> None:
     package_dir = Path(package.__file__).parent
-    script = textwrap.dedent(
+    result = run_without_framework(
         f"""
-        import asyncio, importlib.abc, sys, types
-
-        class NoFramework(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "neuroglia" and not name.startswith("neuroglia.data.redis"):
-                    if name not in ("neuroglia", "neuroglia.data"):
-                        raise ImportError(f"{{name}} is not installed")
-                return None
-
-        sys.meta_path.insert(0, NoFramework())
-        # What an install without the framework looks like: namespace packages only.
-        for name, path in (
-            ("neuroglia", {str(package_dir.parent.parent)!r}),
-            ("neuroglia.data", {str(package_dir.parent)!r}),
-        ):
-            module = types.ModuleType(name)
-            module.__path__ = [path]
-            sys.modules[name] = module
+        import asyncio
 
         import neuroglia.data.redis as redis_package
         from neuroglia.data.redis import RedisConfig, RedisRepository
@@ -573,9 +509,6 @@ def test_the_package_imports_and_works_without_the_framework(tmp_path: Path) -> 
         asyncio.run(main())
         print("ok")
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env={**os.environ}
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

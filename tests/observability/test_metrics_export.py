@@ -35,6 +35,7 @@ from neuroglia.data.redis import (
     register_opentelemetry,
     register_prometheus,
 )
+from neuroglia.data.redis.demo.pizzeria import CachePerformanceMonitor
 from neuroglia.data.redis.testing import FakeClock, RedisEndpoint, free_port
 
 PREFIX = "pizzeria"
@@ -322,41 +323,7 @@ def test_opentelemetry_rejects_a_bad_prefix() -> None:
         provider.shutdown()
 
 
-# -- the page's CachePerformanceMonitor, as written ---------------------------------------
-
-
-class CachePerformanceMonitor:
-    def __init__(self, redis: RedisRepository):
-        self.redis = redis
-        self.metrics = CacheMetrics()
-
-    async def track_cache_operation(self, operation: str, key: str, hit: bool | None = None) -> None:
-        """Track cache operation metrics."""
-        await self.metrics.increment_counter(f"cache_operations_{operation}")
-
-        if hit is not None:
-            status = "hit" if hit else "miss"
-            await self.metrics.increment_counter(f"cache_{status}")
-            await self.metrics.set_gauge("cache_hit_ratio", self.calculate_hit_ratio())
-
-    async def get_performance_summary(self) -> dict[str, Any]:
-        """Get cache performance summary."""
-        return {
-            "total_operations": await self.metrics.get_counter("cache_operations_total"),
-            "cache_hits": await self.metrics.get_counter("cache_hit"),
-            "cache_misses": await self.metrics.get_counter("cache_miss"),
-            "hit_ratio": await self.metrics.get_gauge("cache_hit_ratio"),
-            "active_connections": await self.redis.connection_pool.created_connections,
-            "memory_usage": await self.redis.memory_usage(),
-        }
-
-    def calculate_hit_ratio(self) -> float:
-        """Calculate cache hit ratio."""
-        hits = self.metrics.get_counter("cache_hit")
-        misses = self.metrics.get_counter("cache_miss")
-        total = hits + misses
-
-        return (hits / total) if total > 0 else 0.0
+# -- the page's CachePerformanceMonitor (neuroglia.data.redis.demo.pizzeria), as written ---------
 
 
 async def test_the_page_cache_performance_monitor(redis_repository: RedisRepository) -> None:

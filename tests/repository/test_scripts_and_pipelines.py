@@ -206,3 +206,23 @@ async def test_failed_command_in_a_pipeline(backend: RedisRepository) -> None:
         await pipe.execute()
     assert pipe.results is not None
     assert pipe.results[1] == "pizza"
+
+
+async def test_a_transaction_isolates_but_does_not_roll_back(backend: RedisRepository) -> None:
+    """MULTI/EXEC: a command refused at run time fails alone; the others stay applied, and say so."""
+    await backend.set_async("stock:basil", "10")
+    await backend.set_async("orders", "a string, not a list")
+    tx = backend.transaction()
+    tx.decr_async("stock:basil")
+    tx.rpush_async("orders", "o-7")  # WRONGTYPE when it runs
+    tx.incr_async("orders:today")
+    with pytest.raises(CacheCommandError, match="WRONGTYPE") as info:
+        await tx.execute()
+    assert any("does not roll back: commands 0, 2" in note for note in info.value.__notes__)
+    assert tx.applied == [True, False, True]
+    assert tx.results is not None
+    assert tx.results[0] == 9
+    assert tx.results[2] == 1
+    assert await backend.get_async("stock:basil") == "9"  # applied, although the transaction "failed"
+    pipe = backend.pipeline()
+    assert pipe.applied is None

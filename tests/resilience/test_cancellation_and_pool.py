@@ -212,17 +212,25 @@ async def test_a_thousand_cancelled_operations_leak_no_connection(
 
 
 @pytest.mark.parametrize("retries", [0, 2])
+@pytest.mark.parametrize("transport", ["multiplexed", "redis-py"])
 async def test_pool_exhausted_waits_then_raises(
-    server: RedisServer, repo_factory: RepositoryFactory, retries: int
+    server: RedisServer, repo_factory: RepositoryFactory, retries: int, transport: str
 ) -> None:
+    # redis-py lends a connection per command, so two blocking pops hold its
+    # whole pool of two and a plain GET waits. The multiplexed transport keeps
+    # one shared connection for every caller plus dedicated ones for blocking
+    # commands (max_connections=3: one shared, two dedicated): two pops hold the
+    # dedicated ones, and a third blocking command is the one that waits.
+    multiplexed = transport == "multiplexed"
     repo = repo_factory.make(
         fast_config(
             server.url,
-            max_connections=2,
+            max_connections=3 if multiplexed else 2,
             pool_timeout=0.3,
             operation_timeout=0.8,
             circuit_breaker=False,
             retry_policy={"retries": retries, "retry_delay": 0.01},
+            transport=transport,
         )
     )
     holders = [asyncio.create_task(outcome(repo.blpop_async(f"empty{i}", timeout=2))) for i in range(2)]
@@ -230,8 +238,12 @@ async def test_pool_exhausted_waits_then_raises(
         await asyncio.sleep(0.2)
         assert int(repo.connection_pool.in_use_connections) == 2
         loop = asyncio.get_running_loop()
+        if multiplexed:
+            started = loop.time()
+            assert await repo.get_async("menu") is None  # the shared connection is not held by the pops
+            assert loop.time() - started < 0.3
         started = loop.time()
-        result = await outcome(repo.get_async("menu"))
+        result = await outcome(repo.blpop_async("empty-too", timeout=0.01) if multiplexed else repo.get_async("menu"))
         elapsed = loop.time() - started
         assert isinstance(result, CacheTimeoutError), result
         assert elapsed >= 0.3 * 0.9  # it waited for a free connection first
@@ -241,7 +253,8 @@ async def test_pool_exhausted_waits_then_raises(
         else:
             # Never sent, so retried (waiting again), until the operation deadline.
             assert elapsed <= 0.8 + MARGIN
-        assert int(repo.connection_pool.created_connections) == 2  # never more than the bound
+        # never more than the bound
+        assert int(repo.connection_pool.created_connections) == (3 if multiplexed else 2)
     finally:
         for holder in holders:
             holder.cancel()
@@ -336,11 +349,26 @@ async def test_a_silent_network_partition_is_bounded_by_the_deadline(
     assert await repo.get_async("claim") == "me"
 
 
-async def test_a_full_pool_is_congestion_not_an_outage(server: RedisServer, repo_factory: RepositoryFactory) -> None:
-    # Long blocking commands hold every connection of a healthy server: the other
-    # callers wait, then get CacheTimeoutError; the breaker must not open, or it
-    # would refuse every command for recovery_timeout while Redis is fine.
-    repo = repo_factory.make(fast_config(server.url, max_connections=2, pool_timeout=0.1, retry_policy={"retries": 0}))
+@pytest.mark.parametrize("transport", ["multiplexed", "redis-py"])
+async def test_a_full_pool_is_congestion_not_an_outage(
+    server: RedisServer, repo_factory: RepositoryFactory, transport: str
+) -> None:
+    # Long blocking commands hold every connection they may use on a healthy
+    # server: the other callers that need one wait, then get CacheTimeoutError;
+    # the breaker must not open, or it would refuse every command for
+    # recovery_timeout while Redis is fine. (With the multiplexed transport the
+    # pops hold the dedicated connections, max_connections=3 minus the shared
+    # one, and the callers that wait are other blocking commands.)
+    multiplexed = transport == "multiplexed"
+    repo = repo_factory.make(
+        fast_config(
+            server.url,
+            max_connections=3 if multiplexed else 2,
+            pool_timeout=0.1,
+            retry_policy={"retries": 0},
+            transport=transport,
+        )
+    )
     breaker = repo.circuit_breaker
     assert breaker is not None
     await repo.set_async("menu", "margherita")
@@ -348,9 +376,11 @@ async def test_a_full_pool_is_congestion_not_an_outage(server: RedisServer, repo
     try:
         await asyncio.sleep(0.1)
         for _ in range(breaker.failure_threshold + 2):
-            result = await outcome(repo.get_async("menu"))
+            result = await outcome(repo.blpop_async("jobs-other", 0.01) if multiplexed else repo.get_async("menu"))
             assert isinstance(result, CacheTimeoutError), result
             assert "no connection became free" in str(result)
+            if multiplexed:
+                assert await repo.get_async("menu") == "margherita"  # the shared connection still serves
         assert breaker.state is CircuitState.CLOSED
     finally:
         for holder in holders:

@@ -3,11 +3,12 @@
 The page's class writes ``@circuit_breaker.apply`` in the class body while
 ``circuit_breaker`` is an instance attribute created in ``__init__``; Python
 evaluates a decorator when the class is defined, so that is a ``NameError``
-(``test_breaker_unit.py`` shows it). The working form used here keeps the
-page's code and moves the breaker to the class body, shared by the
-instances. Everything else is the page's code as written: it catches
-``CacheException`` itself, so its method-level breaker never sees an outage;
-the repository's own breaker is what opens, fails fast, and closes again.
+(``test_breaker_unit.py`` shows it). The class imported from
+:mod:`neuroglia.data.redis.demo.pizzeria` is the page's code with the working
+form completed: a class-level breaker, shared by the instances. The rest is
+the page's code as written: it catches ``CacheException`` itself (and prints
+it), so its method-level breaker never sees an outage; the repository's own
+breaker is what opens, fails fast, and closes again.
 
 The server is stopped and restarted by the test.
 """
@@ -16,91 +17,35 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from neuroglia.dependency_injection import ServiceCollection, ServiceProviderBase
+from neuroglia.dependency_injection import ServiceCollection
 
-from neuroglia.data.redis import (
-    CacheException,
-    CircuitBreakerPolicy,
-    CircuitState,
-    RedisRepository,
-)
+from neuroglia.data.redis import CircuitState, RedisRepository
+from neuroglia.data.redis.demo.pizzeria import MENU, ResilientMenuService
 from neuroglia.data.redis.testing import RedisServer
 from tests.support.faults import fast_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-MENUS = {
-    "margherita": {"name": "Margherita", "price": 9.5},
-    "pepperoni": {"name": "Pepperoni", "price": 11.0},
-    "quattro_stagioni": {"name": "Quattro Stagioni", "price": 12.5},
-}
+
+def count_database_loads(service: ResilientMenuService) -> list[str]:
+    """The menus ``service`` loads from its database from now on (the page leaves the database to the reader)."""
+    loads: list[str] = []
+    load = service.load_menu_from_database
+
+    async def counted(menu_id: str) -> dict[str, Any]:
+        loads.append(menu_id)
+        return await load(menu_id)  # type: ignore[no-any-return]
+
+    service.load_menu_from_database = counted  # type: ignore[method-assign]
+    return loads
 
 
-class ResilientMenuService:
-    # The working form of the page's decorator: a class-level breaker.
-    circuit_breaker = CircuitBreakerPolicy(failure_threshold=5, recovery_timeout=60, success_threshold=3)
-
-    def __init__(self, service_provider: ServiceProviderBase):
-        self.redis = service_provider.get_service(RedisRepository)
-        self.fallback_cache: dict[str, Any] = {}  # In-memory fallback
-        self.database_loads: list[str] = []
-        self.log: list[str] = []
-
-    async def load_menu_from_database(self, menu_id: str) -> dict[str, Any]:
-        self.database_loads.append(menu_id)
-        return dict(MENUS[menu_id])
-
-    @circuit_breaker.apply
-    async def get_menu_with_fallback(self, menu_id: str) -> dict[str, Any]:
-        """Get menu with circuit breaker and fallback."""
-        try:
-            # Try Redis cache first
-            cache_key = f"mario_pizzeria:menu:{menu_id}"
-            cached_menu = await self.redis.get_async(cache_key)
-
-            if cached_menu:
-                menu_data: dict[str, Any] = json.loads(cached_menu)
-                # Update fallback cache
-                self.fallback_cache[menu_id] = menu_data
-                return menu_data
-
-            # Cache miss - load from database
-            menu_data = await self.load_menu_from_database(menu_id)
-
-            # Cache in Redis
-            await self.redis.set_async(cache_key, json.dumps(menu_data), expiration=timedelta(hours=6))
-
-            # Update fallback cache
-            self.fallback_cache[menu_id] = menu_data
-            return menu_data
-
-        except CacheException as e:
-            self.log.append(f"Redis unavailable, using fallback cache: {e}")
-
-            # Use fallback cache
-            if menu_id in self.fallback_cache:
-                return self.fallback_cache[menu_id]  # type: ignore[no-any-return]
-
-            # Last resort - load from database
-            return await self.load_menu_from_database(menu_id)
-
-    async def warm_fallback_cache(self) -> None:
-        """Pre-load frequently accessed items into fallback cache."""
-        popular_menus = ["margherita", "pepperoni", "quattro_stagioni"]
-
-        for menu_id in popular_menus:
-            try:
-                menu_data = await self.get_menu_with_fallback(menu_id)
-                self.fallback_cache[menu_id] = menu_data
-            except Exception as e:
-                self.log.append(f"Failed to warm cache for {menu_id}: {e}")
-
-
-async def test_resilient_menu_service_through_an_outage(server: RedisServer) -> None:
+async def test_resilient_menu_service_through_an_outage(
+    server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     ResilientMenuService.circuit_breaker.reset()
     repo = RedisRepository(
         fast_config(
@@ -112,6 +57,13 @@ async def test_resilient_menu_service_through_an_outage(server: RedisServer) -> 
     services.add_singleton(RedisRepository, singleton=repo)
     provider = services.build()
     service = ResilientMenuService(provider)
+    database_loads = count_database_loads(service)
+    log: list[str] = []  # what the service printed
+
+    def printed() -> list[str]:
+        log.extend(capsys.readouterr().out.splitlines())
+        return log
+
     repo_breaker = repo.circuit_breaker
     assert repo_breaker is not None
     events: list[str] = []
@@ -119,9 +71,9 @@ async def test_resilient_menu_service_through_an_outage(server: RedisServer) -> 
     try:
         # Healthy: a miss goes to the database and fills Redis; the next read is a hit.
         await service.warm_fallback_cache()
-        assert service.database_loads == ["margherita", "pepperoni", "quattro_stagioni"]
-        assert await service.get_menu_with_fallback("margherita") == MENUS["margherita"]
-        assert service.database_loads == ["margherita", "pepperoni", "quattro_stagioni"]
+        assert database_loads == ["margherita", "pepperoni", "quattro_stagioni"]
+        assert await service.get_menu_with_fallback("margherita") == MENU["margherita"]
+        assert database_loads == ["margherita", "pepperoni", "quattro_stagioni"]
         assert await repo.exists_async("mario_pizzeria:menu:margherita")
 
         # Outage: the service keeps answering from its own fallback dict.
@@ -129,21 +81,21 @@ async def test_resilient_menu_service_through_an_outage(server: RedisServer) -> 
         loop = asyncio.get_running_loop()
         for _ in range(20):
             started = loop.time()
-            assert await service.get_menu_with_fallback("pepperoni") == MENUS["pepperoni"]
+            assert await service.get_menu_with_fallback("pepperoni") == MENU["pepperoni"]
             assert loop.time() - started <= 1.0 + 0.75  # bounded by the operation deadline
-        assert service.log
-        assert all(line.startswith("Redis unavailable, using fallback cache:") for line in service.log)
+        assert printed()
+        assert all(line.startswith("Redis unavailable, using fallback cache:") for line in printed())
         # The service caught every CacheException, yet the repository's breaker opened...
         assert repo_breaker.state is CircuitState.OPEN
-        assert "circuit" in service.log[-1]  # the later calls failed fast on the open circuit
+        assert "circuit" in printed()[-1]  # the later calls failed fast on the open circuit
         # ...while the page's method-level breaker never saw a failure.
         assert ResilientMenuService.circuit_breaker.state is CircuitState.CLOSED
         # A menu never read before comes from the database as a last resort.
-        service.database_loads.clear()
-        assert await service.get_menu_with_fallback("quattro_stagioni") == MENUS["quattro_stagioni"]
+        database_loads.clear()
+        assert await service.get_menu_with_fallback("quattro_stagioni") == MENU["quattro_stagioni"]
         service.fallback_cache.pop("quattro_stagioni")
-        assert await service.get_menu_with_fallback("quattro_stagioni") == MENUS["quattro_stagioni"]
-        assert service.database_loads == ["quattro_stagioni"]
+        assert await service.get_menu_with_fallback("quattro_stagioni") == MENU["quattro_stagioni"]
+        assert database_loads == ["quattro_stagioni"]
 
         # Recovery: the same port, no action by the service; Redis is used again.
         server.start()
@@ -154,10 +106,10 @@ async def test_resilient_menu_service_through_an_outage(server: RedisServer) -> 
         assert repo_breaker.state is CircuitState.CLOSED
         assert events[:2] == ["closed->open", "open->half_open"]
         assert events[-1] == "half_open->closed"
-        service.log.clear()
-        service.database_loads.clear()
-        assert await service.get_menu_with_fallback("pepperoni") == MENUS["pepperoni"]
-        assert service.log == []
-        assert json.loads(await repo.get_async("mario_pizzeria:menu:pepperoni") or "null") == MENUS["pepperoni"]
+        printed().clear()
+        database_loads.clear()
+        assert await service.get_menu_with_fallback("pepperoni") == MENU["pepperoni"]
+        assert printed() == []
+        assert json.loads(await repo.get_async("mario_pizzeria:menu:pepperoni") or "null") == MENU["pepperoni"]
     finally:
         await repo.disconnect()

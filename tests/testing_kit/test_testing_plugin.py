@@ -7,6 +7,7 @@ declaring the plugin, as a user's project would.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import inspect
 import os
@@ -19,7 +20,7 @@ from unittest.mock import AsyncMock, Mock, create_autospec
 import pytest
 
 import neuroglia.data.redis.testing.plugin as plugin
-from neuroglia.data.redis import RedisRepository
+from neuroglia.data.redis import RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import FakeClock, RedisEndpoint
 
 # Hypothesis' plugin (installed for other suites) adds a second to every inner session.
@@ -95,7 +96,7 @@ def test_the_plugin_is_the_testing_module(pytestconfig):
 
 @pytest.fixture
 def no_external_redis(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("NEUROGLIA_REDIS_TEST_URL", raising=False)
 
 
 def test_the_entry_point_names_the_testing_module() -> None:
@@ -159,14 +160,15 @@ def test_without_a_binary_or_redis_url_the_server_tests_skip_with_the_reason(
     )
     result = pytester.runpytest(*INNER, "-rs")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*no redis-server binary found*REDIS_URL is not set*"])
+    result.stdout.fnmatch_lines(["*no redis-server binary found*NEUROGLIA_REDIS_TEST_URL is not set*"])
 
 
-def test_redis_url_points_the_fixtures_at_an_existing_server(
+def test_the_test_url_points_the_fixtures_at_an_existing_server(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, redis_server: RedisEndpoint
 ) -> None:
     url = redis_server.url.rsplit("/", 1)[0] + "/9"  # a database of its own on this suite's server
-    monkeypatch.setenv("REDIS_URL", url)
+    monkeypatch.setenv("NEUROGLIA_REDIS_TEST_URL", url)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # the application's: never used by the fixtures
     pytester.makeini(AUTO_MODE)
     pytester.makepyfile(
         test_external=f"""
@@ -181,13 +183,38 @@ def test_redis_url_points_the_fixtures_at_an_existing_server(
     result.assert_outcomes(passed=1)
 
 
-def test_redis_url_must_name_a_real_server(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REDIS_URL", "memory://")
+def test_the_test_url_must_name_a_real_server(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROGLIA_REDIS_TEST_URL", "memory://")
     pytester.makeini(AUTO_MODE)
     pytester.makepyfile(test_bad="def test_it(redis_server):\n    pass\n")
     result = pytester.runpytest(*INNER)
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*REDIS_URL must name a real server*"])
+    result.stdout.fnmatch_lines(["*NEUROGLIA_REDIS_TEST_URL must name a real server*"])
+
+
+async def test_a_database_holding_keys_is_not_flushed_unless_allowed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, redis_server: RedisEndpoint
+) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/8"
+    application = RedisRepository(RedisConfig(url=url))
+    await application.set_async("orders:1", "an application's data")
+    monkeypatch.setenv("NEUROGLIA_REDIS_TEST_URL", url)
+    pytester.makeini(AUTO_MODE)
+    pytester.makepyfile(test_flush="async def test_it(redis_repository):\n    pass\n")
+    try:
+        refused = await asyncio.to_thread(pytester.runpytest_subprocess, *INNER)
+        assert refused.ret != 0
+        refused.stdout.fnmatch_lines(
+            ["*holds 1 keys that this test session did not write*NEUROGLIA_REDIS_TEST_FLUSH=1*"]
+        )
+        assert await application.get_async("orders:1") == "an application's data"
+        monkeypatch.setenv("NEUROGLIA_REDIS_TEST_FLUSH", "1")
+        allowed = await asyncio.to_thread(pytester.runpytest_subprocess, *INNER)
+        allowed.assert_outcomes(passed=1)
+        assert await application.exists_async("orders:1") is False
+    finally:
+        await application.flushdb()
+        await application.disconnect()
 
 
 # -- the pieces, directly ------------------------------------------------------------

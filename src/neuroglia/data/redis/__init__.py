@@ -2,12 +2,23 @@
 
 Import everything from here::
 
-    from neuroglia.data.redis import RedisRepository, RedisConfig
+    from neuroglia.data.redis import RedisRepository, RedisConfig, RedisCache
 
 The package is layered; ``docs/architecture.md`` is the map. Subpackages
-hold the implementation; the names below are the public API.
+hold the implementation; the names below are the public API. The cache
+layer (``RedisCache``: get-or-set, fail-safe, tags, the decorator) is in
+``cache``.
 """
 
+from .cache import (
+    CacheClosedError,
+    CacheOptions,
+    CacheResult,
+    CacheStatistics,
+    FactoryContext,
+    FactoryTimeoutError,
+    RedisCache,
+)
 from .config import ConnectionPoolConfig, RedisConfig
 from .core import Command, Script, build_key, build_pattern, escape_pattern
 from .entities import RedisHashRepository
@@ -58,14 +69,22 @@ from .serialization import (
 )
 from .transport import Transport
 
+RedisRepositoryHealthCheck = RedisHealthCheck
+"""The library's :class:`RedisHealthCheck` under a name that cannot be confused with the framework's
+``neuroglia.observability.RedisHealthCheck`` when both are imported (see docs/framework.md)."""
+
 __all__ = [
     "AwaitableFloat",
     "AwaitableInt",
     "CacheAuthenticationError",
+    "CacheClosedError",
     "CacheCommandError",
     "CacheException",
     "CacheMetrics",
+    "CacheOptions",
     "CachePermissionError",
+    "CacheResult",
+    "CacheStatistics",
     "CacheTLSError",
     "CacheTimeoutError",
     "CacheUnavailableError",
@@ -81,6 +100,8 @@ __all__ = [
     "Envelope",
     "EnvelopePolicy",
     "EnvelopeSerializer",
+    "FactoryContext",
+    "FactoryTimeoutError",
     "FallbackPolicy",
     "HealthReport",
     "InvalidArgumentError",
@@ -96,10 +117,12 @@ __all__ = [
     "PoolExhaustedError",
     "PrometheusCollector",
     "RawSerializer",
+    "RedisCache",
     "RedisConfig",
     "RedisHashRepository",
     "RedisHealthCheck",
     "RedisRepository",
+    "RedisRepositoryHealthCheck",
     "Redlock",
     "RetryPolicy",
     "Script",

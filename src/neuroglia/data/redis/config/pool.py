@@ -26,19 +26,27 @@ class ConnectionPoolConfig:
     The pool is bounded: when all ``max_connections`` are busy a command waits
     up to ``pool_timeout`` seconds for one to be released, then fails with
     :class:`~neuroglia.data.redis.CacheUnavailableError`.
+
+    With the multiplexed transport (the default), ``max_connections`` bounds
+    all its connections: ``multiplexed_connections`` shared by every caller
+    plus dedicated ones for blocking commands; ``max_in_flight`` bounds the
+    commands outstanding on one shared connection (callers wait for room up
+    to ``pool_timeout``). See ``docs/transport.md``.
     """
 
     max_connections: int = 50
     retry_on_timeout: bool = True
     health_check_interval: float = 30
     socket_timeout: float | None = 5.0
-    socket_connect_timeout: float | None = 5.0
+    socket_connect_timeout: float | None = 2.0
     socket_keepalive: bool = True
     socket_keepalive_options: Mapping[int, int | bytes] | None = None
-    pool_timeout: float | None = 5.0
+    pool_timeout: float | None = 2.0
     connection_pool_class_kwargs: Mapping[str, Any] = field(default_factory=dict)
     skip_full_coverage_check: bool = False
     decode_responses: bool = True
+    multiplexed_connections: int = 1
+    max_in_flight: int = 1024
 
     def __post_init__(self) -> None:
         extra = dict(self.connection_pool_class_kwargs)
@@ -66,6 +74,10 @@ class ConnectionPoolConfig:
         max_conn = self.max_connections
         if isinstance(max_conn, bool) or not isinstance(max_conn, int) or max_conn < 1:
             raise fail("connection_pool.max_connections", f"must be an integer >= 1, got {max_conn!r}")
+        for name in ("multiplexed_connections", "max_in_flight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise fail(f"connection_pool.{name}", f"must be an integer >= 1, got {value!r}")
         positive("connection_pool.health_check_interval", self.health_check_interval, allow_zero=True)
         positive("connection_pool.socket_timeout", self.socket_timeout)
         positive("connection_pool.socket_connect_timeout", self.socket_connect_timeout)

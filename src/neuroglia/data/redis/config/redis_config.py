@@ -22,13 +22,15 @@ from ..resilience.fallback import FallbackPolicy
 from ..resilience.retry import RetryPolicy
 from ..serialization import SerializationStrategy, resolve_serializer
 from ..serialization.envelope import EnvelopePolicy
-from .checks import REDACTED, fail, field_default, parse_bool, positive
+from .checks import REDACTED, fail, field_default, positive
 from .pool import ConnectionPoolConfig
 from .url import parse_url
 
 __all__ = ["RedisConfig"]
 
 Scheme = Literal["redis", "rediss", "unix", "memory"]
+TransportName = Literal["multiplexed", "redis-py"]
+TRANSPORTS: Final[tuple[str, ...]] = ("multiplexed", "redis-py")
 _SSL_CERT_REQS: Final[tuple[str, ...]] = ("required", "optional", "none")
 
 
@@ -43,6 +45,13 @@ class RedisConfig:
     backend, no server; the default when nothing is configured). A value that
     both the URL and a field set must agree, or :class:`ConfigurationError`
     is raised.
+
+    ``transport`` picks the client code for network URLs: ``"multiplexed"``
+    (the default: the library's own connections, shared by concurrent
+    callers) or ``"redis-py"`` (redis-py's pool, one connection per command
+    in flight). ``protocol`` is ``2`` or ``3`` (RESP3, needed for push
+    messages on the command connection; multiplexed transport only). Both can
+    also be given in the URL (``?transport=redis-py&protocol=3``).
 
     The password is never shown: ``repr``, ``str`` and :attr:`url` mask it.
     """
@@ -71,14 +80,12 @@ class RedisConfig:
     ssl_check_hostname: bool = True
     ssl_insecure_skip_verify: bool = False
     circuit_breaker: CircuitBreakerPolicy | Mapping[str, Any] | bool | None = None
-    operation_timeout: float | None = 10.0
+    operation_timeout: float | None = 2.0
     fallback: FallbackPolicy | Mapping[str, Any] | bool | None = None
     envelope: EnvelopePolicy | Mapping[str, Any] | None = None
-
-    # Resolved by __post_init__ from the fields above.
-    scheme: Scheme = field(init=False, default="memory")
-    unix_socket_path: str | None = field(init=False, default=None)
-    memory_name: str | None = field(init=False, default=None)
+    require_server: bool = False
+    transport: TransportName = "multiplexed"
+    protocol: int = 2
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -91,7 +98,18 @@ class RedisConfig:
             # Not kept in the field meanwhile: a failed parse leaves this
             # half-built config in the error's traceback, and its repr shows host.
             set_(self, "host", None)
-        if url is None and host is None and self.port is None and self.ssl is None:
+        # Nothing that names a server: the embedded backend, by default rather than by choice.
+        implicit = url is None and host is None and self.port is None and not self.ssl
+        if not isinstance(self.require_server, bool):
+            raise fail("require_server", f"expected True or False, got {self.require_server!r}")
+        if implicit and self.require_server:
+            raise fail(
+                "url",
+                "no Redis server is configured (require_server is on): set REDIS_URL (or url=/host=); "
+                "without one every process would get its own private in-memory store",
+            )
+        set_(self, "_memory_by_default", implicit)
+        if implicit:
             url = "memory://"
         parts: dict[str, Any] = parse_url(url) if url is not None else {"scheme": "redis"}
         if parts["scheme"] == "redis" and self.ssl:
@@ -113,14 +131,10 @@ class RedisConfig:
             set_(self, name, value)
 
         scheme: Scheme = parts["scheme"]
-        set_(self, "scheme", scheme)
-        set_(self, "url", None)
-        if scheme == "memory":
-            set_(self, "memory_name", parts.get("memory_name"))
-            set_(self, "host", None)
-            set_(self, "port", None)
-        elif scheme == "unix":
-            set_(self, "unix_socket_path", parts["path"])
+        set_(self, "_scheme", scheme)
+        set_(self, "_memory_name", parts.get("memory_name") if scheme == "memory" else None)
+        set_(self, "_unix_socket_path", parts["path"] if scheme == "unix" else None)
+        if scheme in ("memory", "unix"):
             set_(self, "host", None)
             set_(self, "port", None)
         else:
@@ -136,12 +150,18 @@ class RedisConfig:
         set_(self, "username", parts["username"])
         set_(self, "password", parts["password"])
         set_(self, "ssl", scheme == "rediss")
+        # The URL it resolved to, credentials included (masked wherever it is
+        # shown): RedisConfig(url=config.url), dataclasses.replace, copies and
+        # RedisConfig(**asdict(config)) all name the same target. None when
+        # nothing was configured, so that a copy stays "memory by default".
+        set_(self, "url", None if implicit else self._url(redact=False))
         self._resolve_pool()
         set_(self, "retry_policy", RetryPolicy.coerce(self.retry_policy))
         CircuitBreakerPolicy.coerce(self.circuit_breaker)  # validates; each repository builds its own
         set_(self, "fallback", FallbackPolicy.coerce(self.fallback))
         set_(self, "envelope", EnvelopePolicy.coerce(self.envelope))
         positive("operation_timeout", self.operation_timeout)
+        self._check_transport()
         self._check_ssl()
         if not isinstance(self.key_prefix, str):
             raise fail("key_prefix", f"expected a str, got {type(self.key_prefix).__name__}")
@@ -175,6 +195,18 @@ class RedisConfig:
         object.__setattr__(self, "connection_pool_size", pool.max_connections)
         object.__setattr__(self, "health_check_interval", pool.health_check_interval)
         object.__setattr__(self, "decode_responses", pool.decode_responses)
+
+    def _check_transport(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise fail("transport", f"allowed values: {list(TRANSPORTS)}, got {self.transport!r}")
+        protocol = self.protocol
+        if isinstance(protocol, str) and protocol.strip() in ("2", "3"):
+            protocol = int(protocol)
+            object.__setattr__(self, "protocol", protocol)
+        if isinstance(protocol, bool) or protocol not in (2, 3):
+            raise fail("protocol", f"must be 2 (RESP2) or 3 (RESP3), got {protocol!r}")
+        if protocol == 3 and self.transport == "redis-py" and self.scheme != "memory":
+            raise fail("protocol", "3 (RESP3) needs transport='multiplexed'; the redis-py transport speaks RESP2")
 
     def _check_ssl(self) -> None:
         # TLS verifies the server's certificate and host name unless the one
@@ -219,6 +251,26 @@ class RedisConfig:
                 raise fail(name, f"no such file: {path!r}")
 
     # -- derived views -------------------------------------------------------
+
+    @property
+    def scheme(self) -> Scheme:
+        """``"redis"``, ``"rediss"``, ``"unix"`` or ``"memory"``."""
+        return self._scheme  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def memory_name(self) -> str | None:
+        """The name of the ``memory://`` server (``None``: a private one, or not memory)."""
+        return self._memory_name  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def unix_socket_path(self) -> str | None:
+        """The socket path of a ``unix://`` config."""
+        return self._unix_socket_path  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def memory_by_default(self) -> bool:
+        """Whether this is the embedded backend because nothing named a server (not by choice)."""
+        return self._memory_by_default  # type: ignore[attr-defined,no-any-return]
 
     @property
     def pool(self) -> ConnectionPoolConfig:
@@ -284,63 +336,13 @@ class RedisConfig:
     def from_env(
         cls, prefix: str = "REDIS_", environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> RedisConfig:
-        """Build a config from environment variables.
+        """Build a config from environment variables (``REDIS_URL``, ``REDIS_OPERATION_TIMEOUT``...).
 
-        Reads ``{prefix}URL``, ``HOST``, ``PORT``, ``DB``, ``USERNAME``,
-        ``PASSWORD``, ``KEY_PREFIX``, ``POOL_SIZE``, ``SOCKET_TIMEOUT``,
-        ``SOCKET_CONNECT_TIMEOUT``, ``HEALTH_CHECK_INTERVAL``, ``SERIALIZER``,
-        ``DECODE_RESPONSES``, ``ENABLE_METRICS``, ``METRICS_PREFIX``,
-        ``CLIENT_NAME``, ``SSL_CA_CERTS``, ``SSL_CERTFILE``, ``SSL_KEYFILE``
-        and ``SSL_CERT_REQS``. Keyword arguments override the environment.
+        Every setting has a variable, the resilience settings included; the
+        table is in ``docs/usage.md`` and in :data:`~.environment.VARIABLES`.
+        A value that does not parse raises :class:`ConfigurationError` naming
+        the variable. Keyword arguments override the environment.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        pool: dict[str, Any] = {}
+        from .environment import settings_from_env
 
-        def get(name: str) -> str | None:
-            raw = env.get(prefix + name)
-            return raw if raw not in (None, "") else None
-
-        converters: dict[str, tuple[str, Any]] = {
-            "URL": ("url", str),
-            "HOST": ("host", str),
-            "PORT": ("port", int),
-            "DB": ("db", int),
-            "USERNAME": ("username", str),
-            "PASSWORD": ("password", str),
-            "KEY_PREFIX": ("key_prefix", str),
-            "POOL_SIZE": ("connection_pool_size", int),
-            "HEALTH_CHECK_INTERVAL": ("health_check_interval", float),
-            "SERIALIZER": ("serializer", str),
-            "DECODE_RESPONSES": ("decode_responses", parse_bool),
-            "ENABLE_METRICS": ("enable_metrics", parse_bool),
-            "METRICS_PREFIX": ("metrics_prefix", str),
-            "CLIENT_NAME": ("client_name", str),
-            "SSL_CA_CERTS": ("ssl_ca_certs", str),
-            "SSL_CERTFILE": ("ssl_certfile", str),
-            "SSL_KEYFILE": ("ssl_keyfile", str),
-            "SSL_CERT_REQS": ("ssl_cert_reqs", str),
-        }
-        for env_name, (name, convert) in converters.items():
-            raw = get(env_name)
-            if raw is None:
-                continue
-            try:
-                values[name] = convert(raw)
-            except ValueError:
-                shown = REDACTED if name == "password" else repr(raw)
-                raise fail(prefix + env_name, f"cannot parse {shown}") from None
-        for env_name, name in (
-            ("SOCKET_TIMEOUT", "socket_timeout"),
-            ("SOCKET_CONNECT_TIMEOUT", "socket_connect_timeout"),
-        ):
-            raw = get(env_name)
-            if raw is not None:
-                try:
-                    pool[name] = float(raw)
-                except ValueError:
-                    raise fail(prefix + env_name, f"cannot parse {raw!r} as seconds") from None
-        if pool:
-            values["connection_pool"] = ConnectionPoolConfig(**pool)
-        values.update(overrides)
-        return cls(**values)
+        return cls(**{**settings_from_env(os.environ if environ is None else environ, prefix), **overrides})

@@ -20,6 +20,8 @@ _URL_QUERY: Final[dict[str, Any]] = {
     "ssl_certfile": str,
     "ssl_keyfile": str,
     "client_name": str,
+    "transport": str,
+    "protocol": int,
 }
 
 

@@ -51,7 +51,16 @@ class Executor:
     are optional (``None`` is off).
     """
 
-    __slots__ = ("_breaker", "_fallback", "_metrics", "_retry", "_served_stale", "_timeout", "_transport")
+    __slots__ = (
+        "_breaker",
+        "_fallback",
+        "_generation",
+        "_metrics",
+        "_retry",
+        "_served_stale",
+        "_timeout",
+        "_transport",
+    )
 
     def __init__(
         self,
@@ -69,6 +78,9 @@ class Executor:
         self._breaker = breaker
         self._metrics = metrics
         self._fallback = fallback
+        # Bumped when the repository disconnects: commands in flight then fail
+        # because of the client, which says nothing about the server's health.
+        self._generation = 0
         # Per executor (so per repository) and per task: whether the last
         # read was answered by the stale fallback.
         self._served_stale: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -89,6 +101,10 @@ class Executor:
         """Whether the last read in this task was answered by the stale fallback."""
         return self._served_stale.get()
 
+    def disconnected(self) -> None:
+        """The repository closed its transport: what is in flight fails for that reason, not the server's."""
+        self._generation += 1
+
     async def run(self, cmd: Command[T]) -> T:
         """Run one command and return its parsed reply (see the module docstring)."""
         args = cmd.args
@@ -104,6 +120,7 @@ class Executor:
                 metrics.record_error(cmd.name, exc)
             return self._fallback_or_raise(cmd, exc)
         started = perf_counter() if metrics is not None else 0.0
+        generation = self._generation
         timeout = self._timeout
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None or cmd.block == 0 else loop.time() + timeout + (cmd.block or 0.0)
@@ -121,7 +138,9 @@ class Executor:
             except Exception as exc:
                 error = _library_error(exc, cmd, timeout, deadline, loop.time())
                 attempt += 1
-                delay = None if error is None else self._retry_delay(cmd, error, attempt)
+                # Not resent after a disconnect(): that would open connections again.
+                resend = error is not None and generation == self._generation
+                delay = self._retry_delay(cmd, error, attempt) if resend and error is not None else None
                 if delay is not None and (deadline is None or loop.time() + delay < deadline):
                     try:
                         await asyncio.sleep(delay)
@@ -132,9 +151,11 @@ class Executor:
                         raise
                     continue
                 # One outcome per operation, whatever the number of attempts.
-                # A full pool is local congestion, not an outage: not counted.
+                # A full pool is local congestion, not an outage, and a command
+                # cut by the repository's own disconnect() says nothing about
+                # the server: neither is counted.
                 if breaker is not None:
-                    if isinstance(error, PoolExhaustedError):
+                    if isinstance(error, PoolExhaustedError) or generation != self._generation:
                         breaker.on_ignored(ticket)
                     else:
                         breaker.record(ticket, error or exc)

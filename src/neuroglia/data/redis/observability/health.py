@@ -59,6 +59,7 @@ class HealthReport:
     pool_max: int = 0
     message: str | None = None
     reachable: bool = True
+    process_local: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -91,6 +92,13 @@ async def check_health(
     reachable = True
     try:
         async with asyncio.timeout(timeout):
+            breaker = repository.circuit_breaker
+            cold = int(repository.connection_pool.created_connections) == 0
+            if cold and (breaker is None or breaker.state is CircuitState.CLOSED):
+                # Open a connection first: the latency reported is the round
+                # trip, not the connect and handshake of a cold repository
+                # (not while the breaker counts trial calls).
+                await repository.ping()
             started = perf_counter()
             await repository.ping()
             latency_ms = (perf_counter() - started) * 1000
@@ -128,6 +136,9 @@ async def check_health(
         if maximum and in_use >= pool_busy_ratio * maximum:
             status = "degraded"
             problems.append(f"connection pool nearly exhausted: {in_use}/{maximum} in use")
+    if repository.config.scheme == "memory":
+        # Serving, but from this process only: every process has its own store.
+        problems.append("the target is process-local (memory://): other processes do not share its data or locks")
     return HealthReport(
         status=status,
         target=target,
@@ -139,6 +150,7 @@ async def check_health(
         pool_max=maximum,
         message="; ".join(problems) or None,
         reachable=reachable,
+        process_local=repository.config.scheme == "memory",
     )
 
 

@@ -104,8 +104,29 @@ class Pipeline(
         if raise_on_error:
             for result in self.results:
                 if isinstance(result, CacheException):
+                    applied = self.applied or []
+                    if self.transaction and any(applied):
+                        # MULTI/EXEC isolates, it does not roll back: say what stays written.
+                        done = ", ".join(str(i) for i, ok in enumerate(applied) if ok)
+                        result.add_note(
+                            f"MULTI/EXEC does not roll back: commands {done} of this transaction were applied "
+                            "(0-based); the pipeline's results hold each command's outcome"
+                        )
                     raise result
         return self.results
+
+    @property
+    def applied(self) -> list[bool] | None:
+        """For each command of the last :meth:`execute`, whether it ran (``None`` before any).
+
+        In a transaction the commands run one after the other and a command
+        refused at run time (``WRONGTYPE``) fails alone: the others are
+        applied, nothing is rolled back. A reply that could not be decoded
+        (a typed read) still means the command ran.
+        """
+        if self.results is None:
+            return None
+        return [not (isinstance(r, CacheException) and r.delivery is not None) for r in self.results]
 
     def discard(self) -> None:
         """Drop every queued command without sending anything."""

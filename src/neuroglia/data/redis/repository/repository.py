@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeVar
@@ -20,6 +21,7 @@ from ..config import RedisConfig
 from ..core.arguments import Arguments
 from ..core.executor import Executor
 from ..core.keys import build_key, build_pattern, escape_pattern
+from ..core.probe import RecoveryProbe
 from ..core.replies import Replies
 from ..core.scripts import Script
 from ..exceptions import ConfigurationError, InvalidArgumentError
@@ -35,6 +37,7 @@ from .pool_info import ConnectionPoolInfo
 __all__ = ["RedisRepository"]
 
 A = TypeVar("A")
+_log = logging.getLogger("neuroglia.data.redis")
 
 
 class _State(enum.Enum):
@@ -99,6 +102,8 @@ class RedisRepository(
             fallback=LastKnownGood(fallback) if isinstance(fallback, FallbackPolicy) else None,
         )
         self._run = self._executor.run
+        # While the breaker is open, recovery follows the server, not a timer.
+        self._probe = RecoveryProbe(breaker, self._current_transport) if breaker is not None else None
 
     # -- lifetime ------------------------------------------------------------
 
@@ -149,6 +154,13 @@ class RedisRepository(
     def _open(self) -> Transport:
         # A disconnected transport is reused: its pool reconnects on demand, and
         # a memory:// repository keeps its data across disconnect/connect.
+        if self._injected_transport is None and self._closed_transport is None and self._config.memory_by_default:
+            _log.warning(
+                "no Redis server is configured (set REDIS_URL, or url=/host=): this repository uses a private "
+                "in-process memory:// store, which other processes do not share (locks do not coordinate across "
+                "processes); pass url='memory://' to choose it, or require_server=True (REDIS_REQUIRE_SERVER=1) "
+                "to refuse it"
+            )
         transport = self._injected_transport or self._closed_transport or build_transport(self._config)
         self._transport = transport
         self._state = _State.OPEN
@@ -162,8 +174,14 @@ class RedisRepository(
 
     async def disconnect(self) -> None:
         """Close every connection. A later call reconnects lazily."""
-        transport, self._transport = self._transport, None
+        if self._probe is not None:
+            await self._probe.close()
+        # The last transport is closed even when it looks closed already:
+        # commands that were under way at an earlier disconnect() may have
+        # left connections behind in it since.
+        transport, self._transport = self._transport or self._closed_transport, None
         self._state = _State.IDLE
+        self._executor.disconnected()
         if transport is not None and transport is not self._injected_transport:
             self._closed_transport = transport
             await transport.close()

@@ -3,7 +3,7 @@
 States::
 
     CLOSED --(failure_threshold consecutive failures)--> OPEN
-    OPEN --(recovery_timeout elapsed)--> HALF_OPEN
+    OPEN --(recovery_timeout elapsed, or half_open() after a probe)--> HALF_OPEN
     HALF_OPEN --(success_threshold successes)--> CLOSED
     HALF_OPEN --(a failure, or a trial older than trial_timeout)--> OPEN
 
@@ -130,6 +130,18 @@ class CircuitBreakerPolicy:
     def remove_listener(self, listener: StateListener) -> None:
         """Stop calling ``listener``."""
         self._listeners.remove(listener)
+
+    def half_open(self) -> bool:
+        """Let trial calls through now, before ``recovery_timeout``: the dependency was seen answering.
+
+        An open breaker moves to half-open (its trials then decide, as
+        always); in any other state nothing changes. Returns whether it moved.
+        The repository calls this when its recovery probe gets an answer.
+        """
+        if self._state is not CircuitState.OPEN:
+            return False
+        self._transition(CircuitState.HALF_OPEN)
+        return True
 
     def reset(self) -> None:
         """Close the breaker and forget every count."""

@@ -17,6 +17,10 @@ from ..exceptions import ConfigurationError
 
 __all__ = ["RetryPolicy"]
 
+# Jitter draws from a generator of its own: retries never disturb (nor depend on)
+# the application's global random state.
+_jitter = _random.Random()
+
 
 def _fail(field_name: str, problem: str) -> ConfigurationError:
     return ConfigurationError(f"{field_name}: {problem}")
@@ -70,7 +74,7 @@ class RetryPolicy:
             return cls(**value)
         raise _fail("retry_policy", f"expected a RetryPolicy or a dict, got {type(value).__name__}")
 
-    def delay(self, attempt: int, random: Callable[[], float] = _random.random) -> float:
+    def delay(self, attempt: int, random: Callable[[], float] = _jitter.random) -> float:
         """The delay before retry number ``attempt`` (1-based).
 
         Exponential, capped at ``max_retry_delay``; with ``jitter`` a random

@@ -5,10 +5,14 @@ entry point (``-p no:neuroglia_redis`` turns it off). Its fixtures:
 
 ``redis_server`` (session)
     A :class:`RedisEndpoint`: a private ``redis-server`` started on a free
-    port for the session, or the server ``REDIS_URL`` names (its database is
-    flushed before each test that uses ``redis_repository``). Tests that use
-    it are skipped, with the reason, only when no ``redis-server`` binary is
-    found and ``REDIS_URL`` is unset.
+    port for the session, or the server ``NEUROGLIA_REDIS_TEST_URL`` names
+    (its database is flushed before each test that uses
+    ``redis_repository``). The application's own ``REDIS_URL`` is never
+    used: a test suite must not flush an application's data because it
+    shares its environment. A database that already holds keys is refused
+    at the start of the session, unless ``NEUROGLIA_REDIS_TEST_FLUSH=1``
+    says it may be emptied. Tests that use it are skipped, with the reason,
+    only when no ``redis-server`` binary is found and no test URL is set.
 ``redis_repository``
     A :class:`~neuroglia.data.redis.RedisRepository` on that server, on a
     database flushed before the test, disconnected after it.
@@ -23,6 +27,7 @@ The repository fixtures are async: they need ``pytest-asyncio`` (any mode).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -39,17 +44,45 @@ from .server import RedisServer, redis_server_binary
 __all__ = ["RedisEndpoint", "fake_clock", "memory_redis_repository", "redis_repository", "redis_server"]
 
 
+TEST_URL_VARIABLE = "NEUROGLIA_REDIS_TEST_URL"
+"""Points the fixtures at an existing server (whose database they flush) instead of a private one."""
+TEST_FLUSH_VARIABLE = "NEUROGLIA_REDIS_TEST_FLUSH"
+"""``1`` allows the fixtures to empty a database that already holds keys."""
+
 _NO_SERVER_REASON = (
-    "no redis-server binary found (PATH or $REDIS_SERVER_BIN) and REDIS_URL is not set: "
-    "install redis-server, or set REDIS_URL to a server whose database the tests may flush"
+    f"no redis-server binary found (PATH or $REDIS_SERVER_BIN) and {TEST_URL_VARIABLE} is not set: "
+    f"install redis-server, or set {TEST_URL_VARIABLE} to a server whose database the tests may flush"
 )
 
 
+def _refuse_foreign_keys(url: str) -> None:
+    """Fail the session when the test database holds keys, unless flushing was allowed explicitly."""
+    if os.environ.get(TEST_FLUSH_VARIABLE, "") in ("1", "true", "yes"):
+        return
+
+    async def count() -> int:
+        repository = RedisRepository(RedisConfig(url=url, circuit_breaker=False))
+        try:
+            return await repository.dbsize()
+        finally:
+            await repository.disconnect()
+
+    keys = asyncio.run(count())
+    if keys:
+        shown = RedisConfig(url=url).redacted_url
+        raise pytest.UsageError(
+            f"{TEST_URL_VARIABLE} names {shown}, whose database holds {keys} keys that this test session did not "
+            f"write, and the tests flush it. Point it at an empty database, or set {TEST_FLUSH_VARIABLE}=1 to "
+            "allow emptying this one."
+        )
+
+
 def _endpoint() -> Iterator[RedisEndpoint]:
-    external = os.environ.get("REDIS_URL")
+    external = os.environ.get(TEST_URL_VARIABLE)
     if external:
         if RedisConfig(url=external).scheme == "memory":
-            raise pytest.UsageError("REDIS_URL must name a real server (redis://...), not memory://")
+            raise pytest.UsageError(f"{TEST_URL_VARIABLE} must name a real server (redis://...), not memory://")
+        _refuse_foreign_keys(external)
         yield RedisEndpoint(external)
         return
     if redis_server_binary() is None:

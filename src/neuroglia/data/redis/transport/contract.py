@@ -73,8 +73,9 @@ class Transport(Protocol):
 
         Returns one entry per command: its raw reply, or the
         :class:`~neuroglia.data.redis.CacheException` the server answered for
-        that command alone. A failure of the whole batch (connection lost,
-        ``EXECABORT``) is raised instead.
+        that command alone (with ``Delivery.NOT_APPLIED``: refused, it did not
+        run). A failure of the whole batch (connection lost, ``EXECABORT``)
+        is raised instead.
         """
         ...
 

@@ -226,6 +226,10 @@ class RedisPyTransport:
         # redis-py's own borrow and return take its pool lock and report
         # four observability events on every command.
         self._idle: list[Any] = []
+        # close() starts a new epoch; a connection lent before it (a command
+        # in flight during close) is closed when it comes back, never kept.
+        self._epoch = 0
+        self._lent: dict[int, int] = {}
 
     async def _acquire(self, deadline: float | None = None) -> Any:
         """Borrow a connection, waiting up to the pool timeout when all are busy.
@@ -233,6 +237,9 @@ class RedisPyTransport:
         With a ``deadline`` (loop time) neither the wait for a free slot nor
         a connect of a new connection may outlast it.
         """
+        # The epoch when the command asked: a connection it gets after a
+        # close() that began meanwhile belongs to the closed epoch.
+        epoch = self._epoch
         slots = self._slots
         if slots.locked():
             wait = self._pool_timeout
@@ -248,13 +255,15 @@ class RedisPyTransport:
             await slots.acquire()  # free slot: returns at once
         try:
             conn = await self._reuse()
-            if conn is not None:
-                return conn
-            if deadline is not None and deadline - asyncio.get_running_loop().time() < self._connect_bound:
-                # Too little time left for a possible connect: bound it (rare).
-                async with asyncio.timeout_at(deadline):
-                    return await self._pool.get_connection()
-            return await self._pool.get_connection()
+            if conn is None:
+                if deadline is not None and deadline - asyncio.get_running_loop().time() < self._connect_bound:
+                    # Too little time left for a possible connect: bound it (rare).
+                    async with asyncio.timeout_at(deadline):
+                        conn = await self._pool.get_connection()
+                else:
+                    conn = await self._pool.get_connection()
+            self._lent[id(conn)] = epoch
+            return conn
         except BaseException as exc:
             slots.release()
             if isinstance(exc, Exception):
@@ -286,7 +295,11 @@ class RedisPyTransport:
 
     async def _give_back(self, conn: Any) -> None:
         try:
-            if conn.is_connected and not conn.should_reconnect():
+            if self._lent.pop(id(conn), self._epoch) != self._epoch:
+                # Lent before close(): the transport was closed meanwhile.
+                await conn.disconnect(nowait=True)
+                await self._pool.release(conn)
+            elif conn.is_connected and not conn.should_reconnect():
                 self._idle.append(conn)
             else:  # dropped after a failure: the pool reconnects it when next lent
                 await self._pool.release(conn)
@@ -406,13 +419,21 @@ class RedisPyTransport:
                 pipe.execute_command(*args)
             return list(await pipe.execute(raise_on_error=False))
         finally:
+            closed_meanwhile = self._lent.pop(id(conn), self._epoch) != self._epoch
             if pipe.connection is conn:  # execute() never reached its reset()
                 pipe.connection = None
                 await conn.disconnect(nowait=True)
                 await self._pool.release(conn)
+            elif closed_meanwhile:  # reset() gave it back to the pool: close it there
+                await conn.disconnect(nowait=True)
             self._slots.release()
 
     async def close(self) -> None:
+        """Close every connection, those lent to commands in flight included (they fail).
+
+        The transport stays usable: a later command opens new connections.
+        """
+        self._epoch += 1
         idle, self._idle = self._idle, []
         for conn in idle:
             await self._pool.release(conn)

@@ -1,0 +1,55 @@
+"""The names the cache layer takes from the rest of the library, imported in this one place.
+
+At run time the public modules ``exceptions``, ``metrics`` and
+``serialization`` are used, and two internals of the repository, for the hit
+path only: :class:`Command` and ``RedisRepository._run`` (the executor) (see
+:func:`read_entry`). The repository, its scripts and the envelope serializer
+are otherwise imported for type annotations only. Keeping every import from
+outside the subpackage here means a move of those modules changes one file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..core.command import Command
+from ..exceptions import (
+    CacheException,
+    CacheUnavailableError,
+    InvalidArgumentError,
+    SerializationError,
+)
+from ..observability.metrics import CacheMetrics, Histogram
+from ..serialization import from_plain
+
+if TYPE_CHECKING:
+    from ..core.scripts import Script as Script
+    from ..repository import RedisRepository as RedisRepository
+    from ..serialization.envelope import EnvelopeSerializer as EnvelopeSerializer
+
+__all__ = [
+    "CacheException",
+    "CacheMetrics",
+    "CacheUnavailableError",
+    "Histogram",
+    "InvalidArgumentError",
+    "SerializationError",
+    "from_plain",
+]
+
+
+def _raw(reply: Any) -> Any:
+    return reply
+
+
+async def read_entry(repository: RedisRepository, full_key: str) -> Any:
+    """``HMGET full_key v m t`` through the repository's one execute path, replies left raw.
+
+    The cache's hit path. It builds the command itself rather than calling
+    ``hmget_async``, whose argument checks and text decoding (a failed UTF-8
+    decode of the binary value on every hit) cost more than the rest of a
+    hit's work; ``full_key`` already carries the repository's key prefix.
+    Breaker, deadline, retries, metrics and error mapping are the
+    repository's, as for every command.
+    """
+    return await repository._run(Command(("HMGET", full_key, "v", "m", "t"), _raw, read=True))
