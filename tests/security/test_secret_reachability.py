@@ -45,6 +45,14 @@ MALFORMED = [
 ]
 
 
+def shown(item: object) -> str:
+    """``repr(item)``; an object whose repr fails (a half-built one) shows nothing."""
+    try:
+        return repr(item)
+    except Exception:
+        return ""
+
+
 def reachable_strings(root: BaseException, allowed: object) -> Iterator[tuple[str, str]]:
     """Every string reachable from ``root`` (with where it was found), except the ``allowed`` object itself."""
     seen: set[int] = set()
@@ -60,7 +68,7 @@ def reachable_strings(root: BaseException, allowed: object) -> Iterator[tuple[st
             yield bytes(item).decode(errors="replace"), where
         elif isinstance(item, BaseException):
             yield str(item), f"{where} (message)"
-            yield repr(item), f"{where} (repr)"
+            yield shown(item), f"{where} (repr)"
             pending += [(arg, f"{where}.args", depth + 1) for arg in item.args]
             pending.append((item.__cause__, f"{where}.__cause__", depth + 1))
             pending.append((item.__context__, f"{where}.__context__", depth + 1))
@@ -78,11 +86,11 @@ def reachable_strings(root: BaseException, allowed: object) -> Iterator[tuple[st
         elif isinstance(item, list | tuple | set | frozenset):
             pending += [(value, f"{where}[]", depth + 1) for value in item]
         elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            yield repr(item), f"{where} (repr)"
+            yield shown(item), f"{where} (repr)"
             for field in dataclasses.fields(item):
                 pending.append((getattr(item, field.name, None), f"{where}.{field.name}", depth + 1))
         elif item is not None and not isinstance(item, int | float | bool | type | types.FunctionType):
-            yield repr(item), f"{where} (repr)"
+            yield shown(item), f"{where} (repr)"
             if hasattr(item, "__dict__"):
                 pending += [(value, f"{where}.{name}", depth + 1) for name, value in vars(item).items()]
 
