@@ -103,6 +103,10 @@ def test_the_policy_has_a_size_bound_and_a_ratio_bound() -> None:
     for bad in ({"max_value_bytes": 0}, {"max_value_bytes": 513 * MiB}, {"max_ratio": 1}, {"offload_threshold": 0}):
         with pytest.raises(ConfigurationError, match=next(iter(bad))):
             EnvelopePolicy.coerce(bad)
+    from_env = RedisConfig.from_env(
+        environ={"REDIS_MAX_VALUE_BYTES": str(4 * MiB), "REDIS_MAX_VALUE_RATIO": "64", "REDIS_COMPRESSION": "zlib"}
+    )
+    assert from_env.envelope_policy == EnvelopePolicy(max_value_bytes=4 * MiB, max_ratio=64, compression="zlib")
 
 
 @pytest.mark.parametrize(("flag", "bomb"), [(1, zlib_bomb), (2, zstd_bomb)], ids=["zlib", "zstd"])
