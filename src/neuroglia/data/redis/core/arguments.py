@@ -54,6 +54,12 @@ _BOUND: Final = re.compile(
 )
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short: an error message never quotes 400 digits."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _text_ok(text: str, what: str) -> None:
     """Refuse text that cannot be sent: a lone surrogate has no UTF-8 form."""
     if not text.isascii():  # O(1) for ASCII text, the common case
@@ -122,7 +128,7 @@ class Arguments:
     def pattern(self, pattern: str) -> str:
         """A glob pattern relative to the prefix (the prefix itself escaped)."""
         if not isinstance(pattern, str) or not pattern:
-            raise InvalidArgumentError(f"a pattern must be a non-empty str, got {pattern!r}")
+            raise InvalidArgumentError(f"a pattern must be a non-empty str, got {_shown(pattern)}")
         _text_ok(pattern, "the pattern")
         return escape_pattern(self._prefix) + pattern
 
@@ -138,7 +144,7 @@ class Arguments:
     def choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
         """One of ``choices`` (upper case), in any case."""
         if not isinstance(value, str) or value.upper() not in choices:
-            raise InvalidArgumentError(f"{what} must be one of {choices}, got {value!r}")
+            raise InvalidArgumentError(f"{what} must be one of {choices}, got {_shown(value)}")
         return value.upper()
 
     # -- values ------------------------------------------------------------------
@@ -203,7 +209,7 @@ class Arguments:
                 f"{what} must be a timedelta or a number of seconds, got {type(expiration).__name__}"
             )
         if ms <= 0:
-            raise InvalidArgumentError(f"{what} must be at least 1 millisecond, got {expiration!r}")
+            raise InvalidArgumentError(f"{what} must be at least 1 millisecond, got {_shown(expiration)}")
         if ms > MAX_MILLISECONDS:
             raise InvalidArgumentError(f"{what} must be at most 2**62 milliseconds (146 million years)")
         return ms
@@ -215,7 +221,9 @@ class Arguments:
             raise InvalidArgumentError(f"{what} must be a number of seconds >= 0, got {type(timeout).__name__}")
         if isinstance(timeout, int):
             if not 0 <= timeout <= MAX_MILLISECONDS // 1000:
-                raise InvalidArgumentError(f"{what} must be a number of seconds from 0 to 2**62 ms, got {timeout!r}")
+                raise InvalidArgumentError(
+                    f"{what} must be a number of seconds from 0 to 2**62 ms, got {_shown(timeout)}"
+                )
             return float(timeout)
         if not math.isfinite(timeout) or not 0 <= timeout <= MAX_MILLISECONDS / 1000:
             raise InvalidArgumentError(
@@ -229,20 +237,20 @@ class Arguments:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidArgumentError(f"{what} must be an int, got {type(value).__name__}")
         if value not in _INT64:
-            raise InvalidArgumentError(f"{what} must be an int that fits 64 bits, got {value!r}")
+            raise InvalidArgumentError(f"{what} must be an int that fits 64 bits, got {_shown(value)}")
         return int(value)
 
     @staticmethod
     def number(value: Any, what: str) -> float:
         """A finite ``int`` or ``float``, as a ``float``."""
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidArgumentError(f"{what} must be a finite number, got {value!r}")
+            raise InvalidArgumentError(f"{what} must be a finite number, got {_shown(value)}")
         try:
             number = float(value)
         except OverflowError:
             raise InvalidArgumentError(f"{what} must be a finite number, got an int too large for a float") from None
         if not math.isfinite(number):
-            raise InvalidArgumentError(f"{what} must be a finite number, got {value!r}")
+            raise InvalidArgumentError(f"{what} must be a finite number, got {_shown(value)}")
         return number
 
     @staticmethod
@@ -257,7 +265,7 @@ class Arguments:
     def score(score: Any, what: str = "score") -> float:
         """A sorted-set score, a double (an infinite score is allowed, NaN is not)."""
         if isinstance(score, bool) or not isinstance(score, int | float):
-            raise InvalidArgumentError(f"{what} must be a number, got {score!r}")
+            raise InvalidArgumentError(f"{what} must be a number, got {_shown(score)}")
         if isinstance(score, int):
             try:
                 float(score)
@@ -272,7 +280,7 @@ class Arguments:
     def bound(value: Any, what: str) -> Any:
         """A score bound: a number, ``"-inf"``/``"+inf"``, or ``"(x"`` for exclusive."""
         if isinstance(value, bool):
-            raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {value!r}")
+            raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {_shown(value)}")
         if isinstance(value, int):
             return Arguments.score(value, what)
         if isinstance(value, float):
@@ -281,7 +289,7 @@ class Arguments:
             return "+inf" if value == math.inf else "-inf" if value == -math.inf else value
         if isinstance(value, str):
             if not _BOUND.fullmatch(value):
-                raise InvalidArgumentError(f"{what} {value!r} is not a number, '-inf', '+inf' or '(number'")
+                raise InvalidArgumentError(f"{what} {_shown(value)} is not a number, '-inf', '+inf' or '(number'")
             return value
         raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {type(value).__name__}")
 
