@@ -34,6 +34,8 @@ class HashCommands(Family):
         Returns the number of fields that were added (not updated).
         """
         pairs: list[Any] = []
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise InvalidArgumentError(f"mapping must be a mapping of fields to values, got {type(mapping).__name__}")
         if isinstance(field, Mapping):
             if mapping is not None:
                 raise InvalidArgumentError("give the fields once: a mapping argument or mapping=, not both")
@@ -72,7 +74,7 @@ class HashCommands(Family):
     @command
     def hmget_async(self, key: Key, fields: Key | Iterable[Key], *more: Key) -> Command[list[Value | None]]:
         """Several hash fields in one call, ``None`` for missing ones, in order."""
-        names = [fields, *more] if isinstance(fields, str | bytes) else [*fields, *more]
+        names = self._arg.items(fields, more, "fields", "a field or an iterable of fields")
         return Command(
             ("HMGET", self._arg.key(key), *self._arg.values(tuple(names), "field")), self._reply.texts, read=True
         )

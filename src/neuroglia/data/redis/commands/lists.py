@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.arguments import Key, ScalarValue, Value
-from ..core.command import Command, command
+from ..core.command import Command, CommandQueue, command
 from ..core.family import Family
 from ..core.replies import (
     ok,
@@ -57,7 +57,9 @@ class ListCommands(Family):
         """Pop from the first non-empty list, waiting up to ``timeout`` seconds.
 
         Returns ``(key, value)`` or ``None`` when the timeout passes.
-        ``timeout=0`` waits forever.
+        ``timeout=0`` waits forever. It cannot be queued in a pipeline or a
+        transaction (:class:`~neuroglia.data.redis.InvalidArgumentError`):
+        queue ``lpop_async`` there.
         """
         return self._blocking_pop("BLPOP", keys, timeout)
 
@@ -67,16 +69,24 @@ class ListCommands(Family):
         return self._blocking_pop("BRPOP", keys, timeout)
 
     def _blocking_pop(self, name: str, keys: Key | Iterable[Key], timeout: float) -> Command[tuple[Any, Any] | None]:
+        if isinstance(self, CommandQueue):
+            # In a pipeline the pop would hold the batch's connection for its
+            # whole timeout, cut by the socket timeout; inside MULTI it would
+            # not block at all. Neither is what the caller asked for.
+            method, plain = f"{name.lower()}_async", f"{name[1:].lower()}_async"
+            raise InvalidArgumentError(
+                f"{method} cannot be queued in a pipeline or a transaction (it would hold the batch's connection, "
+                f"or not wait at all inside MULTI): queue {plain}, or await {method} on the repository"
+            )
         full = self._arg.keys(keys)
         if not full:
             raise InvalidArgumentError(f"{name} needs at least one key")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
-            raise InvalidArgumentError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        seconds = self._arg.block_timeout(timeout)
 
         def parse(reply: Any) -> tuple[Any, Any] | None:
             return None if reply is None else (self._reply.strip(reply[0]), self._reply.text(reply[1]))
 
-        return Command((name, *full, timeout), parse, idempotent=False, block=float(timeout))
+        return Command((name, *full, seconds), parse, idempotent=False, block=seconds)
 
     @command
     def lmove_async(
@@ -84,9 +94,13 @@ class ListCommands(Family):
     ) -> Command[Value | None]:
         """Atomically move an element between lists (a reliable queue's hand-off)."""
         ends = ("LEFT", "RIGHT")
-        if wherefrom.upper() not in ends or whereto.upper() not in ends:
-            raise InvalidArgumentError(f"wherefrom/whereto must be one of {ends}")
-        args = ("LMOVE", self._arg.key(source), self._arg.key(destination), wherefrom.upper(), whereto.upper())
+        args = (
+            "LMOVE",
+            self._arg.key(source),
+            self._arg.key(destination),
+            self._arg.choice(wherefrom, "wherefrom", ends),
+            self._arg.choice(whereto, "whereto", ends),
+        )
         return Command(args, self._reply.text, idempotent=False)
 
     @command

@@ -44,9 +44,10 @@ class ServerCommands(Family):
     @command
     def eval_async(self, source: str, keys: Iterable[Key] = (), args: Iterable[ScalarValue] = ()) -> Command[Any]:
         """Run a Lua script with ``EVAL`` (prefer :meth:`register_script`)."""
-        full = self._arg.keys(list(keys))
-        values = [self._arg.value(a, "argument") for a in args]
-        return Command(("EVAL", source, len(full), *full, *values), self._reply.deep, idempotent=False)
+        text = self._arg.text(source, "source")
+        full = self._arg.keys(self._arg.items(keys, (), "keys", "an iterable of keys"))
+        values = [self._arg.value(a, "argument") for a in self._arg.items(args, (), "args", "an iterable of arguments")]
+        return Command(("EVAL", text, len(full), *full, *values), self._reply.deep, idempotent=False)
 
     ping_async = ping
     info_async = info
@@ -73,6 +74,7 @@ class ServerOperations(ServerCommands):
         same source gives the same :class:`Script`. Keys get the repository's
         prefix.
         """
+        source = self._arg.text(source, "source")
         script = self._scripts.get(source)
         if script is None:
             script = self._scripts[source] = Script(self, source)

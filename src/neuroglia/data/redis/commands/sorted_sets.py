@@ -49,13 +49,13 @@ class SortedSetCommands(Family):
         flags = [name for name, on in (("NX", nx), ("XX", xx), ("GT", gt), ("LT", lt), ("CH", ch)) if on]
         pairs: list[Any] = []
         for member, score in mapping.items():
-            pairs += (self._arg.score(score), self._arg.value(member, "member"))
+            pairs += (self._arg.score(score, f"the score of member {member!r}"), self._arg.value(member, "member"))
         return Command(("ZADD", self._arg.key(key), *flags, *pairs), to_int)
 
     @command
     def zincrby_async(self, key: Key, amount: float, member: ScalarValue) -> Command[float]:
         """Add ``amount`` to ``member``'s score; returns the new score."""
-        args = ("ZINCRBY", self._arg.key(key), self._arg.score(amount), self._arg.value(member, "member"))
+        args = ("ZINCRBY", self._arg.key(key), self._arg.score(amount, "amount"), self._arg.value(member, "member"))
         return Command(args, to_float, idempotent=False)
 
     @command

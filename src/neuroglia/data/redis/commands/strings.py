@@ -18,7 +18,7 @@ from ..core.replies import (
     to_int,
 )
 from ..exceptions import InvalidArgumentError, SerializationError
-from ..serialization import from_plain
+from ..serialization.deferred import resolve
 from ..serialization.envelope import EnvelopeSerializer
 
 T = TypeVar("T")
@@ -74,7 +74,7 @@ class StringCommands(Family):
     @command
     def get_many_async(self, keys: Iterable[Key]) -> Command[dict[Key, Value | None]]:
         """Read many keys in one round trip: ``{key: value or None}``."""
-        wanted = list(keys) if not isinstance(keys, str | bytes) else [keys]
+        wanted = self._arg.items(keys, (), "keys", "a key or an iterable of keys")
         full = self._arg.keys(wanted)
         if not full:
             return Command((), lambda _: {})
@@ -129,19 +129,41 @@ class StringCommands(Family):
     def get_object_async(self, key: Key, type_: type[T] | None = None) -> Command[T | None]:
         """Load and deserialize the value at ``key``; ``type_`` rebuilds a dataclass or model.
 
-        A value written by another strategy raises
+        ``type_`` converts nested fields by their annotations (nested
+        dataclasses, ``datetime``, ``set``, ``tuple``, ``Decimal``, ``UUID``,
+        enums). A value written by another strategy raises
         :class:`~neuroglia.data.redis.SerializationError` naming both; a value
         without the envelope (written by ``set_async``) goes to the strategy
-        as it is.
+        as it is. A large value is decoded in a worker thread, off the event
+        loop, within the envelope policy's bounds (``docs/security.md``).
         """
-        loads = self._codec.loads
-        return Command(
-            ("GET", self._arg.key(key)), lambda r: None if r is None else from_plain(loads(r), type_), read=True
-        )
+        begin = self._codec.begin
+
+        def parse(reply: Any) -> Any:
+            # A Deferred for a large value: the repository (or the pipeline) awaits it.
+            return None if reply is None else begin(reply, type_)
+
+        return Command(("GET", self._arg.key(key)), parse, read=True)
 
 
 class StringOperations(StringCommands):
     """The strings operations that are not one command (not queueable in a pipeline)."""
+
+    async def get_object_async(self, key: Key, type_: type[T] | None = None) -> T | None:
+        """Load and deserialize the value at ``key``; ``type_`` rebuilds a dataclass or model.
+
+        ``type_`` converts nested fields by their annotations (nested
+        dataclasses, ``datetime``, ``set``, ``tuple``, ``Decimal``, ``UUID``,
+        enums). A value written by another strategy raises
+        :class:`~neuroglia.data.redis.SerializationError` naming both; a value
+        without the envelope (written by ``set_async``) goes to the strategy
+        as it is. A large value is decoded in a worker thread, off the event
+        loop, within the envelope policy's bounds (``docs/security.md``).
+        """
+        # The command runs through the executor as any other (breaker, retry,
+        # fallback); only the decoding of a large reply continues off the loop.
+        found = await self._executor.run(StringCommands.get_object_async.build(self, key, type_))
+        return await resolve(found)
 
     async def set_many_async(self, mapping: KeyMapping, expiration: Expiration | None = None) -> None:
         """Write many keys in one round trip, atomically (``MSET``, or ``MULTI`` with a TTL)."""

@@ -62,6 +62,9 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "FALLBACK": ("fallback", parse_bool),
     "FALLBACK_MAX_ENTRIES": ("fallback.max_entries", int),
     "FALLBACK_MAX_STALENESS": ("fallback.max_staleness", float),
+    "MAX_VALUE_BYTES": ("envelope.max_value_bytes", int),
+    "MAX_VALUE_RATIO": ("envelope.max_ratio", int),
+    "COMPRESSION": ("envelope.compression", str),
 }
 
 

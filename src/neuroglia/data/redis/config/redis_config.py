@@ -95,6 +95,9 @@ class RedisConfig:
             if url is not None:
                 raise fail("host", "holds a URL while url= is also given; pass only one")
             url, host = host, None
+            # Not kept in the field meanwhile: a failed parse leaves this
+            # half-built config in the error's traceback, and its repr shows host.
+            set_(self, "host", None)
         # Nothing that names a server: the embedded backend, by default rather than by choice.
         implicit = url is None and host is None and self.port is None and not self.ssl
         if not isinstance(self.require_server, bool):

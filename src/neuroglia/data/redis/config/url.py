@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ..exceptions import ConfigurationError
 from .checks import fail
 
 __all__ = ["SCHEMES", "parse_url"]
@@ -25,7 +26,23 @@ _URL_QUERY: Final[dict[str, Any]] = {
 
 
 def parse_url(url: str) -> dict[str, Any]:
-    """Split a connection URL into fields; the password is never echoed in errors."""
+    """Split a connection URL into fields; the password is never echoed in errors, nor reachable from them.
+
+    A :class:`ConfigurationError` for a malformed URL carries its message
+    only: it is raised here, outside the parser, so it has no ``__context__``
+    (the parser's own errors quote parts of the URL: a password holding an
+    unencoded ``/`` or ``?`` becomes the "port" or the "query") and no frame
+    of the parser in its traceback (whose locals hold the URL's parts), for
+    an error tracker that records local variables to find.
+    """
+    try:
+        return _split(url)
+    except ConfigurationError as error:
+        message = str(error)
+    raise ConfigurationError(message)
+
+
+def _split(url: str) -> dict[str, Any]:
     if not isinstance(url, str) or "://" not in url:
         raise fail("url", f"expected '<scheme>://...' with scheme one of {list(SCHEMES)}")
     # A password holding '/', '?' or '#' ends up in the path or the query when

@@ -10,6 +10,7 @@ repository's prefix here too.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Final
@@ -18,6 +19,7 @@ from ..exceptions import InvalidArgumentError, SerializationError
 from .keys import escape_pattern
 
 __all__ = [
+    "MAX_MILLISECONDS",
     "MAX_VALUE_BYTES",
     "Arguments",
     "Expiration",
@@ -40,6 +42,33 @@ ScoreMapping = Mapping[str, float] | Mapping[bytes, float] | Mapping[int, float]
 # Redis refuses bulk strings above proto-max-bulk-len (512 MiB by default);
 # refusing earlier spares the round trip and the server's memory spike.
 MAX_VALUE_BYTES: Final = 512 * 1024 * 1024
+# Redis adds the current time (about 2**41 ms) to an expiration or a blocking
+# timeout in a signed 64-bit number: anything up to 2**62 ms (about 146
+# million years) fits, and "forever" never needs more.
+MAX_MILLISECONDS: Final = 2**62
+_INT64: Final = range(-(2**63), 2**63)
+# A score bound as Redis reads it (strtod, then not NaN), without what Python's
+# float() also accepts and Redis does not: underscores, spaces, "nan".
+_BOUND: Final = re.compile(
+    r"\(?[+-]?(?:inf|infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)", re.IGNORECASE | re.ASCII
+)
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short: an error message never quotes 400 digits."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _text_ok(text: str, what: str) -> None:
+    """Refuse text that cannot be sent: a lone surrogate has no UTF-8 form."""
+    if not text.isascii():  # O(1) for ASCII text, the common case
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(
+                f"{what} is not valid Unicode text ({exc.reason} at position {exc.start}); nothing was sent"
+            ) from None
 
 
 class Arguments:
@@ -59,10 +88,12 @@ class Arguments:
     # -- keys --------------------------------------------------------------------
 
     def key(self, key: Key) -> Key:
-        """``key`` with the prefix; refuses empty and non-text keys."""
+        """``key`` with the prefix; refuses empty and non-text keys, and text that cannot be encoded."""
         cls = key.__class__
         if cls is str:
             if key:
+                if not key.isascii():  # O(1): checked only when it may matter
+                    _text_ok(key, "a key")  # type: ignore[arg-type]
                 return self._prefix + key if self._prefix else key  # type: ignore[operator]
         elif cls is bytes:
             if key:
@@ -74,28 +105,47 @@ class Arguments:
             raise InvalidArgumentError(f"a key must be str or bytes, got {cls.__name__}")
         raise InvalidArgumentError("a key must not be empty")
 
-    def keys(self, keys: Key | Iterable[Key], more: tuple[Key, ...] = ()) -> list[Key]:
+    def keys(self, keys: Key | Iterable[Key], more: tuple[Key, ...] = (), what: str = "keys") -> list[Key]:
         """One key or an iterable of keys (plus ``more``), prefixed."""
-        if isinstance(keys, str | bytes):
-            items: list[Key] = [keys, *more]
-        else:
-            if isinstance(keys, Mapping) or not isinstance(keys, Iterable):
-                raise InvalidArgumentError(f"expected a key or an iterable of keys, got {type(keys).__name__}")
-            items = [*keys, *more]
-        return [self.key(k) for k in items]
+        return [self.key(k) for k in self.items(keys, more, what, "a key or an iterable of keys")]
 
-    def nonempty_keys(self, keys: Key | Iterable[Key], more: tuple[Key, ...] = ()) -> list[Key]:
+    def nonempty_keys(self, keys: Key | Iterable[Key], more: tuple[Key, ...] = (), what: str = "keys") -> list[Key]:
         """Like :meth:`keys`, refusing none at all."""
-        full = self.keys(keys, more)
+        full = self.keys(keys, more, what)
         if not full:
-            raise InvalidArgumentError("at least one key is required")
+            raise InvalidArgumentError(f"{what}: at least one key is required")
         return full
+
+    @staticmethod
+    def items(given: Any, more: tuple[Any, ...], what: str, expected: str) -> list[Any]:
+        """One ``str``/``bytes`` or an iterable of them (not a mapping), plus ``more``, as a list."""
+        if isinstance(given, str | bytes):
+            return [given, *more]
+        if isinstance(given, Mapping | bytearray | memoryview) or not isinstance(given, Iterable):
+            raise InvalidArgumentError(f"{what}: expected {expected}, got {type(given).__name__}")
+        return [*given, *more]
 
     def pattern(self, pattern: str) -> str:
         """A glob pattern relative to the prefix (the prefix itself escaped)."""
         if not isinstance(pattern, str) or not pattern:
-            raise InvalidArgumentError(f"a pattern must be a non-empty str, got {pattern!r}")
+            raise InvalidArgumentError(f"a pattern must be a non-empty str, got {_shown(pattern)}")
+        _text_ok(pattern, "the pattern")
         return escape_pattern(self._prefix) + pattern
+
+    @staticmethod
+    def text(value: Any, what: str) -> str:
+        """A non-empty ``str`` that can be sent."""
+        if not isinstance(value, str) or not value:
+            raise InvalidArgumentError(f"{what} must be a non-empty str, got {type(value).__name__}")
+        _text_ok(value, what)
+        return str.__str__(value)
+
+    @staticmethod
+    def choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
+        """One of ``choices`` (upper case), in any case."""
+        if not isinstance(value, str) or value.upper() not in choices:
+            raise InvalidArgumentError(f"{what} must be one of {choices}, got {_shown(value)}")
+        return value.upper()
 
     # -- values ------------------------------------------------------------------
 
@@ -104,8 +154,10 @@ class Arguments:
         """A storable scalar: ``str``, ``bytes``, ``int`` or a finite ``float``."""
         cls = value.__class__
         if cls is str:
-            if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode()) > MAX_VALUE_BYTES:
+            if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode(errors="surrogatepass")) > MAX_VALUE_BYTES:
                 raise InvalidArgumentError(f"{what} is larger than Redis' 512 MiB limit")
+            if not value.isascii():
+                _text_ok(value, what)
             return value  # type: ignore[no-any-return]
         if cls is bytes or cls is bytearray or cls is memoryview:
             if len(value) > MAX_VALUE_BYTES:
@@ -143,10 +195,12 @@ class Arguments:
 
     @staticmethod
     def milliseconds(expiration: Expiration, what: str = "expiration") -> int:
-        """An expiration (``timedelta`` or seconds) in whole milliseconds, at least 1."""
+        """An expiration (``timedelta`` or seconds) in whole milliseconds, from 1 to :data:`MAX_MILLISECONDS`."""
         if isinstance(expiration, timedelta):
             ms = expiration // timedelta(milliseconds=1)
-        elif isinstance(expiration, int | float) and not isinstance(expiration, bool):
+        elif isinstance(expiration, int) and not isinstance(expiration, bool):
+            ms = int(expiration) * 1000  # exact, however large: checked below
+        elif isinstance(expiration, float):
             if not math.isfinite(expiration):
                 raise InvalidArgumentError(f"{what} must be a finite number of seconds, got {expiration!r}")
             ms = round(expiration * 1000)
@@ -155,22 +209,49 @@ class Arguments:
                 f"{what} must be a timedelta or a number of seconds, got {type(expiration).__name__}"
             )
         if ms <= 0:
-            raise InvalidArgumentError(f"{what} must be at least 1 millisecond, got {expiration!r}")
+            raise InvalidArgumentError(f"{what} must be at least 1 millisecond, got {_shown(expiration)}")
+        if ms > MAX_MILLISECONDS:
+            raise InvalidArgumentError(f"{what} must be at most 2**62 milliseconds (146 million years)")
         return ms
 
     @staticmethod
+    def block_timeout(timeout: Any, what: str = "timeout") -> float:
+        """A blocking command's timeout in seconds: finite, >= 0 (0 waits forever), at most 2**62 ms."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise InvalidArgumentError(f"{what} must be a number of seconds >= 0, got {type(timeout).__name__}")
+        if isinstance(timeout, int):
+            if not 0 <= timeout <= MAX_MILLISECONDS // 1000:
+                raise InvalidArgumentError(
+                    f"{what} must be a number of seconds from 0 to 2**62 ms, got {_shown(timeout)}"
+                )
+            return float(timeout)
+        if not math.isfinite(timeout) or not 0 <= timeout <= MAX_MILLISECONDS / 1000:
+            raise InvalidArgumentError(
+                f"{what} must be a finite number of seconds from 0 (wait forever) to 2**62 ms, got {timeout!r}"
+            )
+        return float(timeout)
+
+    @staticmethod
     def integer(value: Any, what: str) -> int:
-        """An ``int`` (not a ``bool``)."""
+        """An ``int`` (not a ``bool``) that fits Redis' signed 64 bits."""
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidArgumentError(f"{what} must be an int, got {type(value).__name__}")
-        return value
+        if value not in _INT64:
+            raise InvalidArgumentError(f"{what} must be an int that fits 64 bits, got {_shown(value)}")
+        return int(value)
 
     @staticmethod
     def number(value: Any, what: str) -> float:
         """A finite ``int`` or ``float``, as a ``float``."""
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise InvalidArgumentError(f"{what} must be a finite number, got {value!r}")
-        return float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidArgumentError(f"{what} must be a finite number, got {_shown(value)}")
+        try:
+            number = float(value)
+        except OverflowError:
+            raise InvalidArgumentError(f"{what} must be a finite number, got an int too large for a float") from None
+        if not math.isfinite(number):
+            raise InvalidArgumentError(f"{what} must be a finite number, got {_shown(value)}")
+        return number
 
     @staticmethod
     def positive_count(count: Any, what: str = "count") -> int:
@@ -181,27 +262,34 @@ class Arguments:
         return n
 
     @staticmethod
-    def score(score: Any) -> float:
-        """A sorted-set score (an infinite score is allowed, NaN is not)."""
-        if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
-            raise InvalidArgumentError(f"a score must be a number, got {score!r}")
-        return score
+    def score(score: Any, what: str = "score") -> float:
+        """A sorted-set score, a double (an infinite score is allowed, NaN is not)."""
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise InvalidArgumentError(f"{what} must be a number, got {_shown(score)}")
+        if isinstance(score, int):
+            try:
+                float(score)
+            except OverflowError:
+                raise InvalidArgumentError(f"{what} must fit a double, got an int too large") from None
+            return int(score)  # sent as its exact digits
+        if math.isnan(score):
+            raise InvalidArgumentError(f"{what} must be a number, got nan")
+        return float(score)
 
     @staticmethod
     def bound(value: Any, what: str) -> Any:
         """A score bound: a number, ``"-inf"``/``"+inf"``, or ``"(x"`` for exclusive."""
         if isinstance(value, bool):
-            raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {value!r}")
-        if isinstance(value, int | float):
+            raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {_shown(value)}")
+        if isinstance(value, int):
+            return Arguments.score(value, what)
+        if isinstance(value, float):
             if math.isnan(value):
                 raise InvalidArgumentError(f"{what} must not be NaN")
             return "+inf" if value == math.inf else "-inf" if value == -math.inf else value
         if isinstance(value, str):
-            body = value[1:] if value.startswith("(") else value
-            try:
-                float(body)
-            except ValueError:
-                raise InvalidArgumentError(f"{what} {value!r} is not a number, '-inf', '+inf' or '(number'") from None
+            if not _BOUND.fullmatch(value):
+                raise InvalidArgumentError(f"{what} {_shown(value)} is not a number, '-inf', '+inf' or '(number'")
             return value
         raise InvalidArgumentError(f"{what} must be a number or a score bound string, got {type(value).__name__}")
 

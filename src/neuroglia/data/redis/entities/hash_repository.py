@@ -10,7 +10,8 @@ from ..core.keys import build_key
 from ..core.scripts import lua_source
 from ..exceptions import InvalidArgumentError, SerializationError
 from ..repository import RedisRepository
-from ..serialization import SerializationStrategy, from_plain, to_plain
+from ..serialization import SerializationStrategy, to_plain
+from ..serialization.deferred import resolve
 from ..serialization.envelope import EnvelopeSerializer
 
 __all__ = ["RedisHashRepository"]
@@ -95,9 +96,9 @@ class RedisHashRepository(Generic[T]):
         raw = await self._repository.hgetall_async(self.key(entity_id))
         if not raw:
             return None
-        loads = self._codec.loads_field
-        data = {_text(name): loads(_raw(value)) for name, value in raw.items()}
-        return from_plain(data, self.entity_type)
+        # Nested fields are rebuilt by the entity's annotations; large hashes
+        # are decoded in a worker thread, off the event loop.
+        return await resolve(self._codec.begin_fields(raw, self.entity_type))
 
     async def contains_async(self, entity_id: Any) -> bool:
         """Whether an entity with ``entity_id`` is stored."""
@@ -110,7 +111,10 @@ class RedisHashRepository(Generic[T]):
     async def get_field_async(self, entity_id: Any, field: str) -> Any:
         """One attribute of the stored entity, or ``None``."""
         raw = await self._repository.hget_async(self.key(entity_id), field)
-        return None if raw is None else self._codec.loads_field(_raw(raw))
+        if raw is None:
+            return None
+        found: dict[str, Any] = await resolve(self._codec.begin_fields({field: raw}))
+        return found[field]
 
     async def set_field_async(self, entity_id: Any, field: str, value: Any) -> bool:
         """Update one attribute of a stored entity in place.
@@ -136,9 +140,3 @@ class RedisHashRepository(Generic[T]):
         return None if result is None else int(result)
 
 
-def _raw(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -19,6 +19,7 @@ from ..commands import (
 )
 from ..core.command import Command, CommandQueue
 from ..exceptions import CacheException, InvalidArgumentError
+from ..serialization.deferred import Deferred
 
 __all__ = ["Pipeline"]
 
@@ -92,7 +93,14 @@ class Pipeline(
         :attr:`results` still holds every outcome.
         """
         queued, self._commands = self._commands, []
-        self.results = await self._executor.run_many(queued, transaction=self.transaction)
+        results = await self._executor.run_many(queued, transaction=self.transaction)
+        for index, result in enumerate(results):
+            if isinstance(result, Deferred):  # a large typed read, decoded off the event loop
+                try:
+                    results[index] = await result
+                except CacheException as exc:
+                    results[index] = exc
+        self.results = results
         if raise_on_error:
             for result in self.results:
                 if isinstance(result, CacheException):

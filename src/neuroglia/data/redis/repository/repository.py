@@ -25,7 +25,7 @@ from ..core.keys import build_key, build_pattern, escape_pattern
 from ..core.probe import RecoveryProbe
 from ..core.replies import Replies
 from ..core.scripts import Script
-from ..exceptions import ConfigurationError, TransactionAbortedError
+from ..exceptions import ConfigurationError, InvalidArgumentError, TransactionAbortedError
 from ..observability.metrics import CacheMetrics
 from ..resilience.breaker import CircuitBreakerPolicy, CircuitState
 from ..resilience.fallback import FallbackPolicy, LastKnownGood
@@ -214,6 +214,8 @@ class RedisRepository(
         for example) without module-level registries: it lives and dies with
         the repository.
         """
+        if not isinstance(kind, type) or not callable(make):
+            raise InvalidArgumentError("attachment(kind, make): kind must be a class and make a callable")
         found = self._attachments.get(kind)
         if found is None:
             found = self._attachments[kind] = make(self)

@@ -16,6 +16,12 @@ Signed value layout (version 1)::
     tag            32 bytes: HMAC-SHA256(secret, the 14 header bytes + payload)
     payload        pickle.dumps(value)
 
+Inside the envelope, a large value is compressed *before* it is signed:
+the payload is then a flag byte naming the compression followed by the
+compressed pickle, and a reader checks the signature before it decompresses
+anything (:meth:`PickleSerializer.verify` apart from
+:meth:`PickleSerializer.decode`).
+
 Key rotation: one secret signs (``secret``), every secret in
 ``accepted_secrets`` still verifies. The key id is derived from the secret
 with HMAC, so it identifies a key without revealing anything about it.
@@ -155,15 +161,30 @@ class PickleSerializer:
 
     def dumps(self, value: Any) -> bytes:
         """Pickle ``value`` and sign it with the signing secret."""
-        try:
-            payload = pickle.dumps(value, protocol=self._protocol)
-        except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
-            raise SerializationError(f"pickle cannot serialize {type(value).__name__}: {exc}") from exc
-        header = self._header
-        return header + self._signing.tag(header, payload) + payload
+        return self.sign(self.encode(value))
 
     def loads(self, data: bytes) -> Any:
         """Verify the signature, then unpickle. Nothing unverified reaches the unpickler."""
+        return self.decode(self.verify(data))
+
+    # The four steps of dumps and loads, apart: the envelope compresses
+    # between encoding and signing, so that a reader checks the signature
+    # before it decompresses anything (see envelope.py).
+
+    def encode(self, value: Any) -> bytes:
+        """``value`` pickled, not signed yet."""
+        try:
+            return pickle.dumps(value, protocol=self._protocol)
+        except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
+            raise SerializationError(f"pickle cannot serialize {type(value).__name__}: {exc}") from exc
+
+    def sign(self, body: bytes | memoryview) -> bytes:
+        """``body`` with the signed header and its HMAC-SHA256 tag in front."""
+        header = self._header
+        return header + self._signing.tag(header, body) + body
+
+    def verify(self, data: bytes | bytearray | memoryview) -> memoryview:
+        """The body of a signed value, after every check; raises :class:`SerializationError` otherwise."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise SerializationError(f"a signed pickle must be bytes, got {type(data).__name__}")
         view = memoryview(data)
@@ -184,13 +205,17 @@ class PickleSerializer:
                 "refusing to unpickle: the value is signed with a key that is not accepted (retired or foreign); "
                 f"accepted key ids: {self.accepted_key_ids}"
             )
-        header, tag, payload = view[:_HEADER_BYTES], view[_HEADER_BYTES:_SIGNED_MIN], view[_SIGNED_MIN:]
-        if not hmac.compare_digest(key.tag(header, payload), tag):
+        header, tag, body = view[:_HEADER_BYTES], view[_HEADER_BYTES:_SIGNED_MIN], view[_SIGNED_MIN:]
+        if not hmac.compare_digest(key.tag(header, body), tag):
             raise SerializationError("refusing to unpickle: the signature does not match (altered or truncated value)")
+        return body
+
+    def decode(self, body: bytes | memoryview) -> Any:
+        """Unpickle a body that :meth:`verify` returned (never call it on anything else)."""
         try:
             if self._allowed is None:
-                return pickle.loads(payload)
-            return _RestrictedUnpickler(payload, self._allowed).load()
+                return pickle.loads(body)
+            return _RestrictedUnpickler(body, self._allowed).load()
         except SerializationError:
             raise
         except Exception as exc:  # a verified value that no longer unpickles (renamed class...)
