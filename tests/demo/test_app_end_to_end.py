@@ -31,6 +31,7 @@ import pytest
 
 from neuroglia.data.redis.demo.app import PizzeriaSettings, create_app
 from neuroglia.data.redis.testing import RedisEndpoint, free_port
+from tests.support.isolation import run_without_framework
 
 TIMEOUT = 10.0  # seconds any wait of these tests may take at most
 
@@ -259,3 +260,16 @@ def test_the_app_command_says_when_redis_cannot_be_reached() -> None:
         stop(process)
     assert process.returncode == 3, output
     assert "Redis unreachable at redis://127.0.0.1:" in output
+
+
+def test_without_the_framework_the_app_command_says_what_to_install() -> None:
+    result = run_without_framework(
+        """
+        from neuroglia.data.redis.__main__ import main
+
+        print("exit", main(["app"]))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "exit 2"
+    assert "the example service needs the framework: pip install 'neuroglia-redis[neuroglia]'" in result.stderr
