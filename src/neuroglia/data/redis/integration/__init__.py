@@ -104,7 +104,6 @@ RedisRepositoryHealthCheck = RedisHealthCheck
 _log = logging.getLogger("neuroglia.data.redis.integration")
 
 
-
 # Where each public name lives; loaded on first access (PEP 562), so that this
 # package, and the library with it, import without the framework.
 _LAZY: dict[str, str] = {

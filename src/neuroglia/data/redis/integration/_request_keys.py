@@ -58,9 +58,7 @@ def attribute_names(request_type: type) -> set[str]:
         parameters = list(inspect.signature(request_type).parameters.values())
     except (TypeError, ValueError):  # a builtin __init__
         parameters = []
-    names.update(
-        p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    )
+    names.update(p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
     return {name for name in names if name[:1] != "_"}
 
 
