@@ -246,6 +246,7 @@ def test_the_framework_collection_has_the_extension_methods() -> None:
     assert adapters.framework_available is True
     assert ServiceCollection.add_redis_entity_repository.__module__ == adapters.__name__  # type: ignore[attr-defined]
     assert ServiceCollection.add_redis_coordination.__module__ == adapters.__name__  # type: ignore[attr-defined]
+    assert ServiceCollection.add_query_caching.__module__ == adapters.__name__  # type: ignore[attr-defined]
 
 
 # -- without the framework -------------------------------------------------------------------

@@ -19,7 +19,7 @@ try:
     from neuroglia.data.infrastructure.abstractions import Repository
     from neuroglia.dependency_injection import ServiceCollection, ServiceDescriptor, ServiceProviderBase
     from neuroglia.hosting.abstractions import HostedService
-    from neuroglia.mediation.mediator import Command, Mediator, Query
+    from neuroglia.mediation.mediator import Command, Mediator, Query, Request
     from neuroglia.mediation.pipeline_behavior import PipelineBehavior
 except ImportError as exc:  # the extra is missing (or a framework too old to have these names)
     raise FrameworkNotInstalledError(
@@ -44,6 +44,7 @@ __all__ = [
     "PipelineBehavior",
     "Query",
     "Repository",
+    "Request",
     "ServiceCollection",
     "ServiceDescriptor",
     "ServiceProviderBase",

@@ -51,10 +51,10 @@ from ..exceptions import CacheException, ConfigurationError, InvalidArgumentErro
 from ..repository import RedisRepository
 from ._documents import DocumentCodec
 from ._framework import (
-    Command,
     HostedService,
     PipelineBehavior,
     Query,
+    Request,
     ServiceCollection,
     ServiceProviderBase,
 )
@@ -230,8 +230,8 @@ class QueryCachingBehavior(PipelineBehavior[Any, Any]):
         else:
             invalidation = declared_invalidation(request_type, self._invalidations)
             if invalidation is not None:
-                # What the mediator executes is a command; anything else reaches it through publish_async.
-                notification = not issubclass(request_type, Command)
+                # A request (a command) is executed; anything else reaches the behavior through publish_async.
+                notification = not issubclass(request_type, Request)
                 plan = _Plan(None, InvalidatingRequest(request_type, invalidation), notification)
         self._plans[request_type] = plan
         return plan
