@@ -2,7 +2,9 @@
 
 Each file's blocks run in order in one namespace (a later block may use
 what an earlier one defined), with top-level ``await`` allowed, on a fresh
-event loop, with the working directory a temporary one. Markers, as an HTML
+event loop, with the working directory a temporary one. The namespace is a
+module, ``docs_<page>``, importable while the page runs, as a reader's own
+module is (``Mediator.configure(builder, [__name__])`` finds its handlers). Markers, as an HTML
 comment on the line before a block (invisible when the page is rendered):
 
 ``<!-- not-run: reason -->``
@@ -28,6 +30,7 @@ import contextlib
 import io
 import re
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +82,15 @@ def _fresh_framework_services() -> None:
 
 
 async def _run(page_blocks: list[Block], server_url: str | None) -> None:
-    namespace: dict[str, Any] = {"__name__": f"docs_{page_blocks[0].page.stem}"}
+    module = types.ModuleType(f"docs_{page_blocks[0].page.stem}")
+    sys.modules[module.__name__] = module
+    try:
+        await _run_in(page_blocks, server_url, module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
+
+
+async def _run_in(page_blocks: list[Block], server_url: str | None, namespace: dict[str, Any]) -> None:
     for block in page_blocks:
         if block.skip_reason is not None:
             continue

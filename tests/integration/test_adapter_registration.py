@@ -246,6 +246,7 @@ def test_the_framework_collection_has_the_extension_methods() -> None:
     assert adapters.framework_available is True
     assert ServiceCollection.add_redis_entity_repository.__module__ == adapters.__name__  # type: ignore[attr-defined]
     assert ServiceCollection.add_redis_coordination.__module__ == adapters.__name__  # type: ignore[attr-defined]
+    assert ServiceCollection.add_query_caching.__module__ == adapters.__name__  # type: ignore[attr-defined]
 
 
 # -- without the framework -------------------------------------------------------------------
@@ -264,6 +265,8 @@ def test_without_the_framework_the_adapters_say_what_to_install(tmp_path: Path) 
         for attempt in (
             "from neuroglia.data.redis.integration import RedisEntityRepository",
             "from neuroglia.data.redis.integration import LeaseCoordinationBackend",
+            "from neuroglia.data.redis.integration import QueryCachingBehavior",
+            "from neuroglia.data.redis.integration import cacheable",
             "import neuroglia.data.redis.integration.entity_repository",
         ):
             try:
@@ -285,10 +288,11 @@ def test_without_the_framework_the_adapters_say_what_to_install(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "ok"
-    assert len(lines) == 4
-    for line in lines[:3]:
+    assert len(lines) == 6
+    for line in lines[:5]:
         assert line.startswith(
-            "the Redis adapters of the Neuroglia framework (RedisEntityRepository, LeaseCoordinationBackend) need "
-            "the framework: pip install 'neuroglia-redis[neuroglia]' (neuroglia-python >= 0.9.4)"
+            "the Redis adapters of the Neuroglia framework (RedisEntityRepository, LeaseCoordinationBackend, "
+            "QueryCachingBehavior) need the framework: pip install 'neuroglia-redis[neuroglia]' "
+            "(neuroglia-python >= 0.9.4)"
         )
         assert "No module named 'neuroglia." in line

@@ -8,13 +8,18 @@ Commands:
     report; ``memory://`` (no server) by default, a real server with ``--url``.
 ``check``
     Check a Redis: ping latency, server version, breaker state, pool usage.
+``app``
+    Serve Mario's Pizzeria, the example Neuroglia service (orders, a cached
+    menu, a kitchen leader, health and metrics) over HTTP until interrupted;
+    ``memory://`` by default, a real server with ``--url``. Needs the
+    ``neuroglia`` extra.
 
 Each command is one ``_add_<name>_command`` function that adds its
 sub-parser and sets ``handler`` (``Namespace -> exit code``); list it in
 :data:`COMMANDS`. Library errors reaching :func:`main` become a one-line
 message and an exit code, never a traceback.
 
-Both commands share the connection options (``--url``, ``--timeout``) and
+The commands share the connection options (``--url``, ``--timeout``) and
 the exit codes: 0 success (for ``check``: healthy or degraded), 1 the
 command failed (a check, an unhealthy Redis, or a library error while
 running), 2 bad usage or configuration, 3 Redis unreachable, 130
@@ -167,9 +172,50 @@ def _run_check(args: argparse.Namespace) -> int:
     return asyncio.run(_check(args.url, args.timeout, args.json))
 
 
+# -- app -----------------------------------------------------------------------------
+
+
+def _add_app_command(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "app",
+        help="serve Mario's Pizzeria, the example Neuroglia service, over HTTP",
+        description="Serve the example service (neuroglia.data.redis.demo.app): orders as aggregates, the "
+        "menu query answered from the cache, a kitchen leader elected on a lease, /health and /metrics, "
+        "under the API /api/menu, /api/orders, /api/kitchen. Its keys live under the prefix "
+        "'mario-pizzeria:'. Stop it with Ctrl-C.",
+    )
+    _add_connection_options(parser, default_url="memory://mario-pizzeria", default_timeout=5.0)
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="the port to listen on (default: 8080)")
+    parser.set_defaults(handler=_run_app)
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    try:
+        from .demo.app import serve  # the framework is needed only here
+    except ImportError as exc:
+        _error(f"the example service needs the framework: pip install 'neuroglia-redis[neuroglia]' ({exc})")
+        return EXIT_USAGE
+    if not args.url.startswith("memory://"):
+        report = asyncio.run(_probe(args.url, args.timeout))
+        if not report.reachable:
+            _error(f"Redis unreachable at {report.target}: {report.message}")
+            return EXIT_UNREACHABLE
+    serve(args.url, host=args.host, port=args.port, timeout=args.timeout)
+    return EXIT_OK
+
+
+async def _probe(url: str, timeout: float) -> HealthReport:
+    repository = RedisRepository(check_config(url, timeout))
+    try:
+        return await check_health(repository, timeout=timeout)
+    finally:
+        await repository.disconnect()
+
+
 # -- the command table -----------------------------------------------------------
 
-COMMANDS: tuple[Callable[[Any], None], ...] = (_add_demo_command, _add_check_command)
+COMMANDS: tuple[Callable[[Any], None], ...] = (_add_demo_command, _add_check_command, _add_app_command)
 """Adds each command's sub-parser, in the order ``--help`` lists them."""
 
 

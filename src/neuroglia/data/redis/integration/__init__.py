@@ -25,6 +25,14 @@ the framework's interfaces; the adapters implement them on the library:
     renewal through the repository's one execute path, a fencing token per
     lease, loss detection; :class:`Leadership` tells a leader whether it may
     still act and fences its writes.
+``QueryCachingBehavior``
+    the mediator's ``PipelineBehavior`` that answers the queries declared
+    :func:`cacheable` from a :class:`~neuroglia.data.redis.RedisCache`
+    (stampede protection, fail-safe, tags) and removes what the commands and
+    domain events declared :func:`invalidates` make stale; failures are never
+    cached, and a cache outage never fails a query. Registered with
+    ``builder.services.add_query_caching(...)`` or
+    ``QueryCachingBehavior.configure(builder, ...)``.
 ``RedisRepositoryHealthCheck``
     another name for :class:`neuroglia.data.redis.RedisHealthCheck`, the
     library's health check, which checks the application's shared repository
@@ -36,8 +44,8 @@ The framework is an optional dependency (the ``neuroglia`` extra): this
 package imports without it, and the names above are loaded on first use.
 Using one without the framework raises :class:`FrameworkNotInstalledError`,
 which says what to install. With the framework installed, importing the
-package also adds ``add_redis_entity_repository`` and
-``add_redis_coordination`` to the framework's ``ServiceCollection``, next to
+package also adds ``add_redis_entity_repository``, ``add_redis_coordination``
+and ``add_query_caching`` to the framework's ``ServiceCollection``, next to
 ``add_redis_repository``.
 """
 
@@ -60,25 +68,33 @@ if TYPE_CHECKING:
     from .coordination import Leadership, LeaseCoordinationBackend
     from .entity_repository import RedisEntityRepository
     from .errors import EntityAlreadyExistsError, EntityConcurrencyError, EntityNotFoundError
+    from .query_caching import QueryCachingBehavior, add_query_caching
+    from .query_policies import CacheInvalidation, QueryCachePolicy, cacheable, invalidates
     from .registration import add_redis_coordination, add_redis_entity_repository
 
 __all__ = [
+    "CacheInvalidation",
     "EntityAlreadyExistsError",
     "EntityConcurrencyError",
     "EntityNotFoundError",
     "FrameworkNotInstalledError",
     "Leadership",
     "LeaseCoordinationBackend",
+    "QueryCachePolicy",
+    "QueryCachingBehavior",
     "RedisEntityRepository",
     "RedisHealthCheck",
     "RedisRegistration",
     "RedisRepositoryHealthCheck",
     "RedisRepositoryLifetime",
+    "add_query_caching",
     "add_redis_coordination",
     "add_redis_entity_repository",
     "add_redis_hash_repository",
     "add_redis_repository",
+    "cacheable",
     "framework_available",
+    "invalidates",
 ]
 
 RedisRepositoryHealthCheck = RedisHealthCheck
@@ -86,7 +102,6 @@ RedisRepositoryHealthCheck = RedisHealthCheck
 ``neuroglia.observability.RedisHealthCheck``, for modules that import both."""
 
 _log = logging.getLogger("neuroglia.data.redis.integration")
-
 
 
 # Where each public name lives; loaded on first access (PEP 562), so that this
@@ -100,6 +115,12 @@ _LAZY: dict[str, str] = {
     "EntityNotFoundError": ".errors",
     "add_redis_entity_repository": ".registration",
     "add_redis_coordination": ".registration",
+    "QueryCachingBehavior": ".query_caching",
+    "add_query_caching": ".query_caching",
+    "QueryCachePolicy": ".query_policies",
+    "CacheInvalidation": ".query_policies",
+    "cacheable": ".query_policies",
+    "invalidates": ".query_policies",
 }
 
 
@@ -133,8 +154,16 @@ def _add_redis_coordination(services: Any, **options: Any) -> Any:
     return add_redis_coordination(services, **options)
 
 
+def _add_query_caching(services: Any, **options: Any) -> Any:
+    """Register the :class:`QueryCachingBehavior` as a pipeline behavior of the mediator; see :mod:`.query_caching`."""
+    from .query_caching import add_query_caching
+
+    return add_query_caching(services, **options)
+
+
 _add_redis_entity_repository.__name__ = "add_redis_entity_repository"
 _add_redis_coordination.__name__ = "add_redis_coordination"
+_add_query_caching.__name__ = "add_query_caching"
 
 
 def _attach() -> bool:
@@ -151,7 +180,7 @@ def _attach() -> bool:
     collection = getattr(di, "ServiceCollection", None)
     if collection is None:  # pragma: no cover - a framework without one
         return False
-    for function in (_add_redis_entity_repository, _add_redis_coordination):
+    for function in (_add_redis_entity_repository, _add_redis_coordination, _add_query_caching):
         current = getattr(collection, function.__name__, None)
         if current is None or getattr(current, "__module__", None) == __name__:
             setattr(collection, function.__name__, function)

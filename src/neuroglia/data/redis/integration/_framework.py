@@ -13,14 +13,18 @@ from .availability import FrameworkNotInstalledError
 
 try:
     from neuroglia.coordination import CoordinationBackend, LeaderElection
+    from neuroglia.core import OperationResult
     from neuroglia.data.abstractions import AggregateRoot, AggregateState, TEntity, TKey
     from neuroglia.data.exceptions import DataAccessException, EntityNotFoundException, OptimisticConcurrencyException
     from neuroglia.data.infrastructure.abstractions import Repository
     from neuroglia.dependency_injection import ServiceCollection, ServiceDescriptor, ServiceProviderBase
-    from neuroglia.mediation.mediator import Mediator
+    from neuroglia.hosting.abstractions import HostedService
+    from neuroglia.mediation.mediator import Command, Mediator, Query, Request
+    from neuroglia.mediation.pipeline_behavior import PipelineBehavior
 except ImportError as exc:  # the extra is missing (or a framework too old to have these names)
     raise FrameworkNotInstalledError(
-        "the Redis adapters of the Neuroglia framework (RedisEntityRepository, LeaseCoordinationBackend) need "
+        "the Redis adapters of the Neuroglia framework (RedisEntityRepository, LeaseCoordinationBackend, "
+        "QueryCachingBehavior) need "
         "the framework: pip install 'neuroglia-redis[neuroglia]' (neuroglia-python >= 0.9.4); "
         f"importing it failed: {exc}"
     ) from exc
@@ -28,13 +32,19 @@ except ImportError as exc:  # the extra is missing (or a framework too old to ha
 __all__ = [
     "AggregateRoot",
     "AggregateState",
+    "Command",
     "CoordinationBackend",
     "DataAccessException",
     "EntityNotFoundException",
+    "HostedService",
     "LeaderElection",
     "Mediator",
+    "OperationResult",
     "OptimisticConcurrencyException",
+    "PipelineBehavior",
+    "Query",
     "Repository",
+    "Request",
     "ServiceCollection",
     "ServiceDescriptor",
     "ServiceProviderBase",

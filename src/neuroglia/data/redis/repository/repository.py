@@ -271,7 +271,9 @@ class RedisRepository(
         (and runs nothing) when another client changed a watched key since the
         ``WATCH``. :meth:`optimistic_async` retries for you.
         """
-        return watching(self, self._current_transport(), keys)
+        watched = list(keys)
+        self._arg.keys(watched)  # checked before a connection is lent
+        return watching(self, self._current_transport(), watched)
 
     async def optimistic_async(
         self, keys: Iterable[str | bytes], work: Callable[[Watch], Awaitable[T]], *, retries: int = 5
@@ -283,8 +285,15 @@ class RedisRepository(
         written and ``work`` runs again, up to ``retries`` more times, then
         the :class:`~neuroglia.data.redis.TransactionAbortedError` is raised.
         """
+        if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+            raise InvalidArgumentError(f"keys must be an iterable of keys, got {type(keys).__name__}")
         watched = list(keys)
+        self._arg.keys(watched)
+        if not callable(work):
+            raise InvalidArgumentError(f"work must be an async function taking the Watch, got {type(work).__name__}")
         attempts = self._arg.integer(retries, "retries") + 1
+        if attempts < 1:
+            raise InvalidArgumentError(f"retries must be >= 0, got {retries!r}")
         for attempt in range(attempts):
             async with self.watch(*watched) as watch:
                 try:

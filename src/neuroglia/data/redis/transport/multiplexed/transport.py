@@ -466,10 +466,15 @@ class MultiplexedTransport:
                 conn.close("the connection handshake failed")
             exc.delivery = Delivery.NOT_SENT
             if s.tls is not None and type(exc) is CacheUnavailableError and not s.client_certificate:
-                exc.args = (
-                    f"{exc.args[0]}; the server closed the TLS connection before answering: if it requires "
-                    "client certificates, configure ssl_certfile and ssl_keyfile",
-                )
+                # A server that completes the TLS handshake and then closes before
+                # answering anything refused the client (TLS 1.3 refuses a missing
+                # client certificate after the handshake; depending on timing the
+                # client reads the alert or only a reset). A refusal, not an
+                # outage: reported the same way whichever arrived first.
+                raise CacheTLSError(
+                    f"{exc.args[0]}; the server closed the TLS connection before answering: the TLS handshake "
+                    "was refused; if it requires a client certificate, configure ssl_certfile and ssl_keyfile"
+                ).with_delivery(Delivery.NOT_SENT) from exc
             raise
         except (OSError, EOFError) as exc:  # refused, reset, unreachable, TLS refused (ssl.SSLError is an OSError)
             if conn is not None:
