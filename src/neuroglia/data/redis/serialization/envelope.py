@@ -43,11 +43,13 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, TypeVar, runtime_checkable
 
 from ..exceptions import ConfigurationError, InvalidArgumentError, SerializationError
-from . import compression as _compression
 from .compression import NAMES as _COMPRESSION_NAMES
 from .compression import NONE as _NONE
 from .compression import ZLIB as _ZLIB
+from .compression import ZSTD as _ZSTD
 from .compression import Inflater
+from .compression import compress as _compress
+from .compression import zstd_module as _zstd_module
 from .deferred import Deferred, Steps, finish, start
 from .strategies import SerializationStrategy
 from .typed import from_plain
@@ -73,7 +75,7 @@ _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 
 
 def _zstd() -> Any:
-    return _compression.zstd_module()
+    return _zstd_module()
 
 
 def _size(n: int) -> str:
@@ -131,7 +133,7 @@ class EnvelopePolicy:
             return _NONE
         if self.compression == "zlib" or (self.compression == "auto" and _zstd() is None):
             return _ZLIB
-        return _compression.ZSTD
+        return _ZSTD
 
     @classmethod
     def coerce(cls, value: EnvelopePolicy | Mapping[str, Any] | None) -> EnvelopePolicy:
@@ -340,7 +342,7 @@ class EnvelopeSerializer:
             )
         flag = _NONE
         if self._algorithm != _NONE and len(payload) >= policy.compress_threshold:
-            packed = _compression.compress(self._algorithm, payload, policy.level)
+            packed = _compress(self._algorithm, payload, policy.level)
             # Kept only if it saves space and a reader would inflate it (the ratio bound).
             if len(packed) < len(payload) and len(payload) <= policy.inflate_limit(len(packed)):
                 payload, flag = packed, self._algorithm
