@@ -120,3 +120,18 @@ def test_the_walk_finds_a_leak_when_there_is_one() -> None:
     except ConfigurationError as error:
         found = [where for text, where in reachable_strings(error, allowed=None) if PASSWORD[2:8] in text]
     assert any("__context__" in where for where in found)
+
+
+@pytest.mark.parametrize("field", ["db", "port", "host", "username"])
+def test_a_field_contradicting_the_url_leaves_no_part_of_its_password_reachable(field: str) -> None:
+    url = f"redis://app:{PASSWORD}@cache.internal:6379/0"
+    contradiction = {"db": 3, "port": 6380, "host": "other", "username": "someone"}[field]
+    with pytest.raises(ConfigurationError, match=f"{field}: .* contradicts the URL") as info:
+        RedisConfig(url=url, **{field: contradiction})
+    secret_parts = fragments(PASSWORD)
+    leaks = [
+        (where, text[:120])
+        for text, where in reachable_strings(info.value, allowed=url)
+        if any(part in text for part in secret_parts)
+    ]
+    assert leaks == [], f"{info.value!r} lets these be reached: {leaks}"

@@ -125,6 +125,9 @@ class RedisConfig:
             if given is not None and from_url is not None and given != from_url:
                 shown = REDACTED if name == "password" else repr(given)
                 shown_url = REDACTED if name == "password" else repr(from_url)
+                # The traceback keeps this frame's locals: none may hold the URL's password.
+                parts.clear()
+                from_url = None
                 raise fail(name, f"{shown} contradicts the URL, which says {shown_url}")
             parts[name] = given if given is not None else from_url
         for name, value in parts.get("query", {}).items():
