@@ -27,6 +27,7 @@ from ..exceptions import (
     LockTimeoutError,
 )
 from ..observability.metrics import CacheMetrics
+from .keyspace import check_lock_name
 
 if TYPE_CHECKING:
     from .queue import Group
@@ -39,9 +40,9 @@ __all__ = [
     "OnLost",
     "Seconds",
     "check_key",
-    "suffixed",
     "to_milliseconds",
     "to_seconds",
+    "undo_horizon",
 ]
 
 _log = logging.getLogger("neuroglia.data.redis.lock")
@@ -59,13 +60,10 @@ class _Unset:
 _UNSET: Final = _Unset()
 
 
-def suffixed(key: Key, suffix: str) -> Key:
-    return key + suffix.encode() if isinstance(key, bytes) else key + suffix
-
-
 def check_key(key: Any) -> Key:
     if not isinstance(key, str | bytes) or not key:
         raise InvalidArgumentError(f"a lock key must be a non-empty str or bytes, got {key!r}")
+    check_lock_name(key)
     return key
 
 
@@ -81,6 +79,15 @@ def to_seconds(value: Any, what: str, *, allow_zero: bool = False, allow_inf: bo
 
 def to_milliseconds(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+def undo_horizon(lease: float) -> float:
+    """How long to keep sending the undo of an acquisition whose answer was lost (seconds).
+
+    Two leases, and at least ten seconds: long enough to outlast the pauses
+    and restarts a lease is meant to ride out.
+    """
+    return max(2 * lease, 10.0)
 
 
 def _current_task() -> asyncio.Task[Any]:
