@@ -16,6 +16,7 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.locks import eventually
 from tests.support.repositories import RepositoryFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -112,3 +113,22 @@ async def test_waiters_get_the_error_when_redis_goes_away(
     own_server.stop()
     outcomes = await asyncio.wait_for(asyncio.gather(*waiters, return_exceptions=True), 20)
     assert all(isinstance(o, CacheException) for o in outcomes)
+
+
+async def test_an_acquisition_cut_short_by_a_frozen_server_leaves_no_lock(
+    own_server: RedisServer, fragile: RedisRepository
+) -> None:
+    own_server.pause()  # SIGSTOP: the acquisition waits unread, its answer never comes
+    try:
+        with pytest.raises(CacheTimeoutError):
+            await DistributedLock(fragile, "frozen-acquire", timeout=30).acquire(blocking=False)
+    finally:
+        own_server.resume()
+    # Resumed, the server runs the acquisition; its undo follows (or refuses it).
+    assert await eventually(lambda: _absent(fragile, "frozen-acquire"), within=5)
+    async with DistributedLock(fragile, "frozen-acquire", timeout=30, wait_timeout=1):
+        pass
+
+
+async def _absent(repo: RedisRepository, key: str) -> bool:
+    return not await repo.exists_async(key)
