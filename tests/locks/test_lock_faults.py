@@ -116,12 +116,18 @@ async def test_waiters_get_the_error_when_redis_goes_away(
 
 
 async def test_an_acquisition_cut_short_by_a_frozen_server_leaves_no_lock(
-    own_server: RedisServer, fragile: RedisRepository
+    own_server: RedisServer, repo_factory: RepositoryFactory
 ) -> None:
+    # A client name makes every new connection wait for CLIENT SETNAME's
+    # answer before it sends anything: while the server is stopped, an undo
+    # cannot leave the client, and the repository's own resends stop at the
+    # operation deadline (2 s).
+    fragile = await repo_factory(own_server.url, client_name="frozen", **FAST_FAILING)
     own_server.pause()  # SIGSTOP: the acquisition waits unread, its answer never comes
     try:
         with pytest.raises(CacheTimeoutError):
             await DistributedLock(fragile, "frozen-acquire", timeout=30).acquire(blocking=False)
+        await asyncio.sleep(3)  # stopped past the operation deadline
     finally:
         own_server.resume()
     # Resumed, the server runs the acquisition; its undo follows (or refuses it).
