@@ -80,6 +80,8 @@ async def test_unreachable_past_the_lease_counts_as_lost(own_server: RedisServer
     with pytest.raises(LockLostError) as raised:
         await section()
     assert isinstance(raised.value.__cause__, CacheException)  # the failed release is attached
+    # Lost to an outage: a handler for outages sees it too.
+    assert isinstance(raised.value, CacheUnavailableError)
 
 
 async def test_restarted_server_forgets_the_lock(own_server: RedisServer, fragile: RedisRepository) -> None:
