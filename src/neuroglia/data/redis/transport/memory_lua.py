@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import struct
 from collections.abc import Callable
 from typing import Any, Final
+
+from fakeredis.commands_mixins.scripting_mixin import LUA_MODULE
 
 __all__ = ["install"]
 
@@ -43,8 +46,23 @@ _LLONG_MIN: Final = -(2**63)
 _MASK64: Final = 2**64 - 1
 
 
-class LuaLibraryError(Exception):
-    """An error raised in a library function; Lua sees its message, as from ``luaL_error``."""
+class LuaLibraryError(LUA_MODULE.LuaError):  # type: ignore[misc]
+    """An error raised in a library function; Lua sees its message, as from ``luaL_error``.
+
+    A ``LuaError`` of the runtime fakeredis uses: lupa raises it again once
+    the script has unwound (unless ``pcall`` caught it), and fakeredis turns
+    it into the script's error reply.
+    """
+
+
+# What Lua 5.1's lua_tonumber reads in a string (C's strtod, glibc flavour,
+# surrounded by optional spaces): decimal, hexadecimal (with a binary
+# exponent), infinities and NaN. Python's float() reads more ("1_000",
+# Arabic-Indic digits), so the text is matched first.
+_LUA_DECIMAL: Final = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_LUA_HEX: Final = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?")
+_LUA_SPECIAL: Final = re.compile(rb"[+-]?(?:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
+_C_SPACES: Final = b" \t\n\v\f\r"
 
 
 def lua_number(value: Any) -> float | None:
@@ -53,16 +71,19 @@ def lua_number(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, bytes):
-        text = value.strip()
-        try:
-            if text[:2].lower() == b"0x" or text[:3].lower() in (b"-0x", b"+0x"):
-                return float(int(text, 16))
-            number = float(text)
-        except ValueError:
-            return None
-        # strtod reads "inf" and "nan" as Lua 5.1 does; float() too.
-        return number
+    if not isinstance(value, bytes):
+        return None
+    text = value.strip(_C_SPACES)
+    try:
+        if _LUA_HEX.fullmatch(text):
+            negative = text.startswith(b"-")
+            number = float.fromhex(text.lstrip(b"+-").decode())
+            return -number if negative else number
+        if _LUA_DECIMAL.fullmatch(text) or _LUA_SPECIAL.fullmatch(text):
+            return float(text.split(b"(")[0])
+    except (OverflowError, ValueError):
+        # Beyond a double: strtod gives an infinity.
+        return -math.inf if text.startswith(b"-") else math.inf
     return None
 
 
@@ -251,9 +272,18 @@ def _checkstring(value: Any, position: int, function: str) -> bytes:
     raise LuaLibraryError(f"bad argument #{position} to '{function}' (string expected, got {got})")
 
 
+def _c_unsigned(number: float) -> int:
+    """gcc's ``(unsigned long)`` of a double on x86-64: NaN gives 2**63, 2**64 and beyond give 0."""
+    if math.isnan(number):
+        return 1 << 63
+    if number >= 2**63:
+        return int(number) if number < 2**64 else 0
+    return int(number)
+
+
 def _pack_integer(number: float, size: int, little: bool) -> bytes:
     # (Uinttype)(Inttype)n for a negative n, (Uinttype)n otherwise
-    value = lua_integer(number) & _MASK64 if number < 0 else (int(number) & _MASK64 if number < 2**64 else 0)
+    value = (lua_integer(number) if number < 0 else _c_unsigned(number)) & _MASK64
     out = bytearray(size)
     for i in range(size):
         out[i if little else size - 1 - i] = value & 0xFF
