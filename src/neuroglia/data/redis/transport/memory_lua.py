@@ -46,7 +46,10 @@ _LLONG_MIN: Final = -(2**63)
 _MASK64: Final = 2**64 - 1
 
 
-class LuaLibraryError(LUA_MODULE.LuaError):  # type: ignore[misc]
+_LuaError: Any = LUA_MODULE.LuaError
+
+
+class LuaLibraryError(_LuaError):  # type: ignore[misc]
     """An error raised in a library function; Lua sees its message, as from ``luaL_error``.
 
     A ``LuaError`` of the runtime fakeredis uses: lupa raises it again once
