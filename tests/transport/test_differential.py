@@ -181,6 +181,7 @@ class Generator:
                     else Step("expire_async", (k, 150))
                 ),
                 lambda: Step("ttl_async", (k,)),
+                lambda: Step("pttl_async", (k,)),
                 lambda: Step("persist_async", (k,)),
                 lambda: Step("exists_many_async", ([k, self.key(ALL_KEYS)],)),
             ]
@@ -303,6 +304,7 @@ class Generator:
             [
                 lambda: Step("dbsize"),
                 lambda: Step("ping"),
+                lambda: Step("flushdb") if r.random() < 0.2 else Step("dbsize"),
                 lambda: Step("info", (r.choice([None, "memory", "keyspace", "no-such-section"]),)),
             ]
         )()
