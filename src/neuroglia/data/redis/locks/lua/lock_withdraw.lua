@@ -21,7 +21,7 @@ if token ~= '' then
   if redis.call('GET', LOCK) == token then
     redis.call('DEL', LOCK)
     deleted = 1
-  elseif ms then
+  elseif ms and tonumber(ms) > 0 then
     undone(token, ms)
   end
 end
