@@ -7,6 +7,7 @@ answers written out, so a difference shows as a failure on ``memory``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 
 import pytest
@@ -17,6 +18,7 @@ from neuroglia.data.redis import (
     PoolExhaustedError,
     RedisRepository,
 )
+from neuroglia.data.redis.testing import RedisServer
 from tests.support.repositories import RepositoryFactory
 
 pytestmark = pytest.mark.timeout(60)
@@ -215,3 +217,33 @@ async def test_the_pool_bound_holds(repo_factory: RepositoryFactory, backend_url
         await repo.get_async("k")
     assert await blocked is None
     assert await repo.get_async("k") is None  # free again
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["string.foo = 1 return 1", "math.pi = 3 return 1", "redis.call = nil return 1", "setmetatable(_G, nil) return 1"],
+)
+async def test_scripts_cannot_change_the_libraries_for_the_scripts_after_them(
+    backend: RedisRepository, source: str
+) -> None:
+    with pytest.raises(CacheCommandError):
+        await backend.eval_async(source)
+    assert await backend.eval_async("return string.upper('ok') .. math.floor(math.pi)") == "OK3"
+    with pytest.raises(CacheCommandError):
+        await backend.eval_async("return undefined_global")  # the guard is still there
+
+
+@pytest.mark.parametrize("fresh_server", [False, True], ids=["memory", "fresh-redis-server"])
+async def test_math_random_follows_the_servers_sequence(repo_factory: RepositoryFactory, fresh_server: bool) -> None:
+    # Redis 7 draws math.random from one rand48 sequence per server, from its
+    # start (no reseeding per script): only a fresh server gives these values.
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(RedisServer()).url if fresh_server else "memory://"
+        repo = await repo_factory(url)
+        draws = [await repo.eval_async("return tostring(math.random())") for _ in range(2)]
+        assert draws == ["0.39646477363839", "0.84048536971234"]
+        assert await repo.eval_async("return {math.random(10), math.random(5, 7)}") == [4, 6]
+        assert await repo.eval_async("math.randomseed(42) return tostring(math.random())") == "0.74452500033403"
+        with pytest.raises(CacheCommandError):
+            await repo.eval_async("return math.random(0)")
+        await repo.disconnect()

@@ -629,13 +629,64 @@ def _cmsgpack_library(lua_type: Callable[[Any], str | None], make_table: Callabl
     }
 
 
+# -- math.random (Redis' rand48) ------------------------------------------------------------
+
+
+class _Rand48:
+    """The ``lrand48`` generator Redis gives ``math.random``: one sequence per server, from its start.
+
+    Redis 7 neither reseeds it per script nor draws from the C library's
+    ``rand()``, as plain Lua does: the first ``math.random()`` of a fresh
+    server is always 0.39646477363839.
+    """
+
+    _MULTIPLIER: Final = 0x5DEECE66D
+    _INCREMENT: Final = 0xB
+    _MASK48: Final = (1 << 48) - 1
+    _MAX: Final = 2147483647  # REDIS_LRAND48_MAX
+
+    def __init__(self) -> None:
+        self.state = 0x1234ABCD330E
+
+    def _next(self) -> float:
+        self.state = (self._MULTIPLIER * self.state + self._INCREMENT) & self._MASK48
+        return ((self.state >> 17) % self._MAX) / self._MAX
+
+    def random(self, *args: Any) -> float:
+        value = self._next()
+        if not args:
+            return value
+        if len(args) == 1:
+            upper = _checkint(args[0], 1, "random")
+            if upper < 1:
+                raise LuaLibraryError("bad argument #1 to 'random' (interval is empty)")
+            return float(math.floor(value * upper) + 1)
+        if len(args) == 2:
+            lower, upper = _checkint(args[0], 1, "random"), _checkint(args[1], 2, "random")
+            if lower > upper:
+                raise LuaLibraryError("bad argument #2 to 'random' (interval is empty)")
+            return float(math.floor(value * (upper - lower + 1)) + lower)
+        raise LuaLibraryError("wrong number of arguments")
+
+    def randomseed(self, seed: Any = None) -> None:
+        self.state = ((_checkint(seed, 1, "randomseed") & 0xFFFFFFFF) << 16) | 0x330E
+
+
+def _checkint(value: Any, position: int, function: str) -> int:
+    """``luaL_checkint``: the number truncated, then as a C ``int`` (32 bits)."""
+    number = lua_integer(_checknumber(value, position, function)) & 0xFFFFFFFF
+    return number - (1 << 32) if number & 0x80000000 else number
+
+
 # -- installing it all -----------------------------------------------------------------------
 
 # Run once in the runtime: the members of `redis` fakeredis leaves out, the
 # sandbox, and read-only globals. KEYS and ARGV are assigned by fakeredis
 # before each script: they exist already, so the guard never sees them.
 _SETUP: Final = b"""
-local version, version_num, sha1hex, acl_check_cmd, removed = ...
+local version, version_num, sha1hex, acl_check_cmd, removed, random, randomseed = ...
+math.random = random
+math.randomseed = randomseed
 redis.REDIS_VERSION = version
 redis.REDIS_VERSION_NUM = version_num
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
@@ -660,6 +711,24 @@ wrap(bit)
 wrap(struct)
 wrap(cmsgpack)
 wrap(redis)
+wrap(math)
+-- Redis makes the libraries read-only: a script cannot change them for the
+-- scripts after it. Each becomes an empty proxy that reads through to it
+-- (so pairs() over a library lists nothing here), and strings' methods go
+-- through the proxy of `string`.
+local function readonly(library)
+  return setmetatable({}, {
+    __index = library,
+    __newindex = function()
+      error("Attempt to modify a readonly table", 2)
+    end,
+    __metatable = false,
+  })
+end
+for _, name in ipairs({'string', 'math', 'table', 'coroutine', 'bit', 'struct', 'cmsgpack', 'cjson', 'redis'}) do
+  rawset(_G, name, readonly(rawget(_G, name)))
+end
+getmetatable('').__index = rawget(_G, 'string')
 -- lupa itself looks up `debug` (for tracebacks) from C, where an error
 -- cannot be caught: it reads as nil instead of failing.
 local quiet = {debug = true}
@@ -673,6 +742,7 @@ setmetatable(_G, {
   __newindex = function()
     error("Attempt to modify a readonly table", 2)
   end,
+  __metatable = false,
 })
 """
 
@@ -709,6 +779,7 @@ def install(
             raise LuaLibraryError("Invalid command passed to redis.acl_check_cmd()")
         return True  # the embedded backend has one user, allowed everything
 
+    generator = _Rand48()
     padded = (*version, 0, 0)[:3]
     runtime.execute(
         _SETUP,
@@ -717,4 +788,6 @@ def install(
         sha1hex,
         acl_check_cmd,
         runtime.table_from([name.encode() for name in _REMOVED]),
+        generator.random,
+        generator.randomseed,
     )
