@@ -102,6 +102,11 @@ SCRIPTS = [
     "return undefined_global",
     "return type(os)",
     "x = 1 return x",
+    "string.x = 1 return 1",
+    "return redis.call('ZINCRBY', KEYS[1], ARGV[1], 'm1')",
+    "return redis.call('ZSCORE', KEYS[1], 'm1')",
+    "return redis.call('LRANGE', KEYS[1], 0, -1)",
+    "return redis.call('INFO', 'keyspace') ~= nil",
 ]
 STRUCT_FORMATS = [">i2", "<I4", "b", "B", "h", "H", "l", "L", ">d", "<f", "!4 b i4", "i8", ">I3", "c3", "x i"]
 

@@ -247,3 +247,34 @@ async def test_math_random_follows_the_servers_sequence(repo_factory: Repository
         with pytest.raises(CacheCommandError):
             await repo.eval_async("return math.random(0)")
         await repo.disconnect()
+
+
+# -- sorted-set scores are read as strtod reads them --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("score", "stored"),
+    [("0x10", 16.0), ("0x1p-2", 0.25), ("inf", float("inf")), ("2.5e-310", 2.5e-310), ("-0", 0.0)],
+)
+async def test_scores_written_as_c_reads_them_are_accepted(backend: RedisRepository, score: str, stored: float) -> None:
+    assert await backend.eval_async("return redis.call('ZADD', KEYS[1], ARGV[1], 'm')", ["z"], [score]) == 1
+    assert await backend.zscore_async("z", "m") == stored
+
+
+@pytest.mark.parametrize("score", ["1_0", "\u0661", "1e400", "1e-400", " 1", "1 ", "", "nan"])
+async def test_scores_c_does_not_read_are_refused(backend: RedisRepository, score: str) -> None:
+    with pytest.raises(CacheCommandError):
+        await backend.eval_async("return redis.call('ZADD', KEYS[1], ARGV[1], 'm')", ["z"], [score])
+    with pytest.raises(CacheCommandError):
+        await backend.eval_async("return redis.call('ZINCRBY', KEYS[1], ARGV[1], 'm')", ["z"], [score])
+
+
+async def test_score_ranges_are_read_as_redis_reads_them(backend: RedisRepository) -> None:
+    await backend.zadd_async("z", {"a": 1, "b": 16, "c": 40})
+    count = "return redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[2])"
+    assert await backend.eval_async(count, ["z"], ["0x10", "+inf"]) == 2
+    assert await backend.eval_async(count, ["z"], ["(0x10", "+inf"]) == 1
+    assert await backend.eval_async(count, ["z"], [" 1", "1e400"]) == 3  # spaces skipped, out of range is infinite
+    assert await backend.eval_async(count, ["z"], ["", "1"]) == 1  # an empty bound reads as 0
+    with pytest.raises(CacheCommandError):
+        await backend.eval_async(count, ["z"], ["1_0", "+inf"])

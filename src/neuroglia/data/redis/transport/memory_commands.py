@@ -8,6 +8,9 @@ pipeline, inside ``MULTI``/``EXEC``, from a Lua script):
 * ``INCRBYFLOAT``/``HINCRBYFLOAT`` compute in Redis' ``long double`` and
   print as Redis does (:mod:`.long_double`), and refuse what Redis refuses;
 * ``DECRBY`` of the smallest integer is refused as Redis refuses it;
+* sorted-set scores and score ranges are read as C's ``strtod`` reads them
+  (hexadecimal accepted; ``1_0`` and non-ASCII digits refused), where
+  fakeredis uses Python's ``float()``;
 * ``INFO`` and ``MEMORY USAGE`` exist (memory figures are estimates: the
   embedded backend has no allocator to ask);
 * a number a script returns becomes an integer as Redis converts it (C's
@@ -20,6 +23,7 @@ here changes fakeredis for anyone else in the process.
 
 from __future__ import annotations
 
+import math
 import pickle
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,7 +36,7 @@ from fakeredis.commands_mixins.scripting_mixin import LUA_MODULE
 from fakeredis.model import Hash
 
 from . import long_double
-from .memory_lua import install, lua_integer
+from .memory_lua import c_double, install, lua_integer
 
 if TYPE_CHECKING:
     from fakeredis._core import CommandItem
@@ -74,6 +78,66 @@ _SIGNATURES: Final = {
 _SECTIONS: Final = ("server", "clients", "memory", "keyspace")
 
 
+# Sorted-set commands and the positions of their double arguments (after the
+# command name): scores and increments are read as getDoubleFromObject reads
+# them, range bounds as zslParseRange does.
+_SCORE_FLAGS: Final = frozenset({b"nx", b"xx", b"gt", b"lt", b"ch", b"incr"})
+_RANGE_COMMANDS: Final = {"zcount": 1, "zrangebyscore": 1, "zrevrangebyscore": 1, "zremrangebyscore": 1}
+_INVALID: Final = b"not-a-float"
+_C_SPACES: Final = b" \t\n\v\f\r"
+
+
+def _score(text: bytes) -> bytes:
+    """A score or increment in the text fakeredis reads as Redis would read ``text`` (or one it refuses)."""
+    if not text or text[:1].isspace():
+        return _INVALID
+    value = c_double(text)
+    if value is None or math.isnan(value):
+        return _INVALID
+    written_infinite = b"inf" in text.lower()
+    if (math.isinf(value) and not written_infinite) or (value == 0 and _has_nonzero_digit(text)):
+        return _INVALID  # out of range: strtod's ERANGE, refused
+    return repr(value).encode()
+
+
+def _bound(text: bytes) -> bytes:
+    """A range bound (``(``: exclusive) as zslParseRange reads it: a C string, spaces skipped, ERANGE allowed."""
+    text = text.split(b"\0", 1)[0]
+    exclusive = text.startswith(b"(")
+    body = (text[1:] if exclusive else text).lstrip(_C_SPACES)
+    value = 0.0 if not body else c_double(body)
+    if value is None or math.isnan(value):
+        return _INVALID
+    return (b"(" if exclusive else b"") + repr(value).encode()
+
+
+def _has_nonzero_digit(text: bytes) -> bool:
+    mantissa = text.lower().lstrip(b"+-").removeprefix(b"0x").split(b"e")[0].split(b"p")[0]
+    return any(c in b"123456789abcdef" for c in mantissa)
+
+
+def _doubles_as_redis_reads_them(name: str, args: list[Any]) -> list[Any]:
+    if name == "zadd":
+        args = list(args)
+        index = 1
+        while index < len(args) and bytes(args[index]).lower() in _SCORE_FLAGS:
+            index += 1
+        for position in range(index, len(args), 2):
+            args[position] = _score(bytes(args[position]))
+        return args
+    if name == "zincrby" and len(args) > 1:
+        return [args[0], _score(bytes(args[1])), *args[2:]]
+    first = _RANGE_COMMANDS.get(name)
+    if first is None and name in ("zrange", "zrangestore"):
+        offset = 1 if name == "zrangestore" else 0
+        if any(bytes(a).lower() == b"byscore" for a in args[3 + offset :]):
+            first = 1 + offset
+    if first is not None and len(args) > first + 1:
+        args = list(args)
+        args[first], args[first + 1] = _bound(bytes(args[first])), _bound(bytes(args[first + 1]))
+    return args
+
+
 def _estimate(value: Any) -> int:
     """Bytes a value would take on a server: its serialized size plus the per-key overhead."""
     return len(pickle.dumps(value)) + _PER_KEY_OVERHEAD
@@ -89,6 +153,12 @@ class MemorySocket(AsyncFakeSocket):
         return super()._name_to_func(cmd_name)
 
     # -- numbers -------------------------------------------------------------------------
+
+    def _run_command(self, func: Any, sig: Any, args: list[Any], from_script: bool) -> Any:
+        name = sig.name
+        if name.startswith("z") and (name in _RANGE_COMMANDS or name in ("zadd", "zincrby", "zrange", "zrangestore")):
+            args = _doubles_as_redis_reads_them(name, args)
+        return super()._run_command(func, sig, args, from_script)
 
     def ng_incrbyfloat(self, key: CommandItem, amount: bytes) -> bytes:
         current = long_double.parse(key.get(b"0"))

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from fakeredis.commands_mixins.scripting_mixin import LUA_MODULE
 
-__all__ = ["install"]
+__all__ = ["c_double", "install", "lua_integer", "lua_number"]
 
 # Globals of a Lua 5.1 runtime that Redis 7 does not give scripts.
 _REMOVED: Final = (
@@ -68,6 +68,25 @@ _LUA_SPECIAL: Final = re.compile(rb"[+-]?(?:inf|infinity|nan(?:\([0-9A-Za-z_]*\)
 _C_SPACES: Final = b" \t\n\v\f\r"
 
 
+def c_double(text: bytes) -> float | None:
+    """What C's ``strtod`` reads when it consumes all of ``text`` (no spaces around), else ``None``.
+
+    Decimal, hexadecimal with a binary exponent, infinities and NaN; beyond a
+    double's range it gives an infinity, below it zero, as ``strtod`` does
+    (with ``ERANGE``, which callers check themselves).
+    """
+    try:
+        if _LUA_HEX.fullmatch(text):
+            negative = text.startswith(b"-")
+            number = float.fromhex(text.lstrip(b"+-").decode())
+            return -number if negative else number
+        if _LUA_DECIMAL.fullmatch(text) or _LUA_SPECIAL.fullmatch(text):
+            return float(text.split(b"(")[0])
+    except OverflowError:
+        return -math.inf if text.startswith(b"-") else math.inf
+    return None
+
+
 def lua_number(value: Any) -> float | None:
     """What ``lua_tonumber`` gives for a value from Lua (a number, or a string that reads as one), else ``None``."""
     if isinstance(value, bool) or value is None:
@@ -76,18 +95,7 @@ def lua_number(value: Any) -> float | None:
         return float(value)
     if not isinstance(value, bytes):
         return None
-    text = value.strip(_C_SPACES)
-    try:
-        if _LUA_HEX.fullmatch(text):
-            negative = text.startswith(b"-")
-            number = float.fromhex(text.lstrip(b"+-").decode())
-            return -number if negative else number
-        if _LUA_DECIMAL.fullmatch(text) or _LUA_SPECIAL.fullmatch(text):
-            return float(text.split(b"(")[0])
-    except (OverflowError, ValueError):
-        # Beyond a double: strtod gives an infinity.
-        return -math.inf if text.startswith(b"-") else math.inf
-    return None
+    return c_double(value.strip(_C_SPACES))
 
 
 def _checknumber(value: Any, position: int, function: str) -> float:
