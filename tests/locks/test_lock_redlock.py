@@ -256,3 +256,19 @@ async def test_an_acquisition_arriving_after_its_undo_is_refused(backend: RedisR
     # Another acquisition is not affected.
     assert await runtime.scripts.acquire.run((*keys.script, "token-2", 30000)) > 0
     assert await backend.get_async("late") == "token-2"
+
+
+@pytest.mark.integration
+async def test_an_unanswered_release_is_resent_but_never_reopens_a_closed_repository(
+    three_servers: list[RedisServer], repos: list[RedisRepository]
+) -> None:
+    three_servers[0].stop()
+    lock = Redlock(repos, "closed", timeout=5, wait_timeout=2)
+    async with lock:
+        pass  # the release to the stopped server goes unanswered: it is resent in the background
+    await repos[0].disconnect()
+    await asyncio.sleep(0.5)  # several resends' worth
+    assert not repos[0].is_connected
+    three_servers[0].start()
+    await asyncio.sleep(0.3)
+    assert not repos[0].is_connected

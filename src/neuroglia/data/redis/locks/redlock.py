@@ -212,8 +212,11 @@ class Redlock(LeaseLock):
     async def _undo_until_answered(self, index: int, token: str, lease_ms: int) -> None:
         try:
             await asyncio.sleep(_RESEND_PAUSE)
+            repository = self._repositories[index]
+            if not repository.is_connected:
+                return  # closed by its owner meanwhile: not reopened for this
             await self._runtime.until_answered(
-                functools.partial(self._undo_on, index, token, lease_ms), undo_horizon(lease_ms / 1000)
+                functools.partial(self._undo_on, index, token, lease_ms), undo_horizon(lease_ms / 1000), repository
             )
         except CacheException as exc:
             _log.warning(

@@ -123,7 +123,9 @@ class LockRuntime:
         future.add_done_callback(self._background.discard)
         return future
 
-    async def until_answered(self, attempt: Callable[[], Awaitable[T]], horizon: float) -> T:
+    async def until_answered(
+        self, attempt: Callable[[], Awaitable[T]], horizon: float, repository: RedisRepository | None = None
+    ) -> T | None:
         """Run ``attempt`` until Redis answers it, for at most ``horizon`` seconds.
 
         For undoing an acquisition whose own answer was lost or late: the
@@ -132,8 +134,11 @@ class LockRuntime:
         answered is sent again, with growing pauses, until one is answered (it
         then runs after the acquisition, or the acquisition finds its token
         undone and refuses). Outages only are retried; the last one is raised
-        when the horizon has passed.
+        when the horizon has passed. It stops (``None``) once ``repository``
+        (this runtime's by default) is disconnected: a repository closed by its
+        owner is not reopened for it.
         """
+        target = self.repository if repository is None else repository
         loop = asyncio.get_running_loop()
         give_up = loop.time() + horizon
         pause = _UNDO_FIRST_PAUSE
@@ -144,6 +149,8 @@ class LockRuntime:
                 if loop.time() + pause > give_up:
                     raise
             await asyncio.sleep(pause)
+            if not target.is_connected:
+                return None
             pause = min(pause * 2, _UNDO_MAX_PAUSE)
 
     def watchdog(self) -> Watchdog:
