@@ -41,6 +41,7 @@ from typing import Any
 
 import pytest
 
+from neuroglia.data.redis import fenced_token_async
 from neuroglia.data.redis.testing import RedisEndpoint
 
 RESOURCE = "kitchen:current-batch"
@@ -220,7 +221,7 @@ async def test_a_leader_stopped_past_its_lease_never_acts_again(redis_server: Re
         assert len(accepted_by_token[successor_token]) >= 5
 
         # The resource's guard: the highest token that wrote.
-        assert int(await redis.get_async(RESOURCE + ":fencing")) == max(accepted_by_token)  # type: ignore[arg-type]
+        assert await fenced_token_async(redis, RESOURCE) == max(accepted_by_token)
 
 
 async def wait_until(probe: Any, timeout: float, what: str) -> Any:

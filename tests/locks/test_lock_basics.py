@@ -15,6 +15,7 @@ from neuroglia.data.redis import (
     LockTimeoutError,
     RedisRepository,
     fenced_set_async,
+    fenced_token_async,
 )
 from tests.support.locks import eventually
 from tests.support.repositories import RepositoryFactory
@@ -110,11 +111,13 @@ async def test_fencing_tokens_strictly_increase(repo_factory: RepositoryFactory,
 
 
 async def test_fenced_set_refuses_an_older_token(backend: RedisRepository) -> None:
+    assert await fenced_token_async(backend, "stock") is None
     assert await fenced_set_async(backend, "stock", "10", 5)
     assert await fenced_set_async(backend, "stock", "11", 5)  # the same holder writes again
     assert await fenced_set_async(backend, "stock", "12", 7, expiration=30)
     assert not await fenced_set_async(backend, "stock", "stale", 6)
     assert await backend.get_async("stock") == "12"
+    assert await fenced_token_async(backend, "stock") == 7  # the newest token that wrote
     assert 0 < await backend.ttl_async("stock") <= 30
     with pytest.raises(InvalidArgumentError):
         await fenced_set_async(backend, "stock", "x", 0)

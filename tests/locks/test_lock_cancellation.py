@@ -8,15 +8,15 @@ import random
 import pytest
 
 from neuroglia.data.redis import DistributedLock, RedisRepository
-from tests.support.locks import eventually
+from tests.support.locks import eventually, lock_leftovers
 from tests.support.repositories import RepositoryFactory
 
 pytestmark = pytest.mark.timeout(90)
 
 
 async def _leftovers(repo: RedisRepository) -> list[str]:
-    """Keys other than the fencing counters (which live for ever by design)."""
-    return sorted(str(k) for k in [k async for k in repo.scan_async("*")] if not str(k).endswith(":fencing"))
+    """Keys left behind: none but the fencing counter and the expiring record of undone acquisitions."""
+    return await lock_leftovers(repo)
 
 
 async def _quiet(repo: RedisRepository) -> bool:

@@ -16,6 +16,7 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.locks import eventually
 from tests.support.repositories import RepositoryFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -79,6 +80,8 @@ async def test_unreachable_past_the_lease_counts_as_lost(own_server: RedisServer
     with pytest.raises(LockLostError) as raised:
         await section()
     assert isinstance(raised.value.__cause__, CacheException)  # the failed release is attached
+    # Lost to an outage: a handler for outages sees it too.
+    assert isinstance(raised.value, CacheUnavailableError)
 
 
 async def test_restarted_server_forgets_the_lock(own_server: RedisServer, fragile: RedisRepository) -> None:
@@ -112,3 +115,28 @@ async def test_waiters_get_the_error_when_redis_goes_away(
     own_server.stop()
     outcomes = await asyncio.wait_for(asyncio.gather(*waiters, return_exceptions=True), 20)
     assert all(isinstance(o, CacheException) for o in outcomes)
+
+
+async def test_an_acquisition_cut_short_by_a_frozen_server_leaves_no_lock(
+    own_server: RedisServer, repo_factory: RepositoryFactory
+) -> None:
+    # A client name makes every new connection wait for CLIENT SETNAME's
+    # answer before it sends anything: while the server is stopped, an undo
+    # cannot leave the client, and the repository's own resends stop at the
+    # operation deadline (2 s).
+    fragile = await repo_factory(own_server.url, client_name="frozen", **FAST_FAILING)
+    own_server.pause()  # SIGSTOP: the acquisition waits unread, its answer never comes
+    try:
+        with pytest.raises(CacheTimeoutError):
+            await DistributedLock(fragile, "frozen-acquire", timeout=30).acquire(blocking=False)
+        await asyncio.sleep(3)  # stopped past the operation deadline
+    finally:
+        own_server.resume()
+    # Resumed, the server runs the acquisition; its undo follows (or refuses it).
+    assert await eventually(lambda: _absent(fragile, "frozen-acquire"), within=5)
+    async with DistributedLock(fragile, "frozen-acquire", timeout=30, wait_timeout=1):
+        pass
+
+
+async def _absent(repo: RedisRepository, key: str) -> bool:
+    return not await repo.exists_async(key)

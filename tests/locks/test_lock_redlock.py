@@ -19,6 +19,7 @@ from neuroglia.data.redis import (
     RedisRepository,
     Redlock,
 )
+from neuroglia.data.redis.locks.runtime import lock_runtime
 from neuroglia.data.redis.testing import RedisServer
 from tests.support.locks import eventually
 from tests.support.repositories import RepositoryFactory
@@ -219,3 +220,55 @@ async def test_redlock_arguments(repo_factory: RepositoryFactory) -> None:
     with pytest.raises(InvalidArgumentError):
         Redlock([repo], "k", clock_drift_factor=1.5)
     assert "servers=1" in repr(Redlock([repo], "k"))
+
+
+@pytest.mark.integration
+async def test_a_master_paused_during_acquisition_is_released_when_it_resumes(
+    three_servers: list[RedisServer], repos: list[RedisRepository], other_client: list[RedisRepository]
+) -> None:
+    # The first master stops (SIGSTOP) before the acquisition: the command
+    # waits unread in its socket buffer, its reply never comes, and the lock
+    # is held on the other two. The release is sent while it is still stopped.
+    three_servers[0].pause()
+    try:
+        lock = Redlock(repos, "paused", timeout=30, server_timeout=0.2)
+        async with lock:
+            assert await _holders(repos[1:], "paused") == 2
+        assert await _holders(repos[1:], "paused") == 0
+    finally:
+        three_servers[0].resume()
+    # Resumed, it runs the acquisition it had not read; the release reaches it
+    # after that (or finds the late acquisition refused): no key is left for a lease.
+    assert await eventually(lambda: _absent(repos[0], "paused"), within=5)
+    again = Redlock(other_client, "paused", timeout=30, wait_timeout=1, retry_delay=0.05)
+    async with again:
+        assert await _holders(other_client, "paused") == 3
+
+
+async def test_an_acquisition_arriving_after_its_undo_is_refused(backend: RedisRepository) -> None:
+    runtime = lock_runtime(backend)
+    keys = runtime.keys("late")
+    # The undo of an acquisition whose answer was lost reaches Redis first...
+    assert await runtime.scripts.withdraw.run((*keys.script, "token-1", "", 30000)) == 0
+    # ...then the acquisition itself: refused, nothing held.
+    assert await runtime.scripts.acquire.run((*keys.script, "token-1", 30000)) == 0
+    assert not await backend.exists_async("late")
+    # Another acquisition is not affected.
+    assert await runtime.scripts.acquire.run((*keys.script, "token-2", 30000)) > 0
+    assert await backend.get_async("late") == "token-2"
+
+
+@pytest.mark.integration
+async def test_an_unanswered_release_is_resent_but_never_reopens_a_closed_repository(
+    three_servers: list[RedisServer], repos: list[RedisRepository]
+) -> None:
+    three_servers[0].stop()
+    lock = Redlock(repos, "closed", timeout=5, wait_timeout=2)
+    async with lock:
+        pass  # the release to the stopped server goes unanswered: it is resent in the background
+    await repos[0].disconnect()
+    await asyncio.sleep(0.5)  # several resends' worth
+    assert not repos[0].is_connected
+    three_servers[0].start()
+    await asyncio.sleep(0.3)
+    assert not repos[0].is_connected

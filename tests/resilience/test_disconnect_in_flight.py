@@ -10,6 +10,7 @@ import redis
 from neuroglia.data.redis import CacheException, CircuitState, RedisConfig
 from neuroglia.data.redis.testing import RedisServer
 from tests.support.faults import outcome
+from tests.support.proxy import TcpProxy
 from tests.support.repositories import RepositoryFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -90,3 +91,18 @@ def _debug_sleep(server: RedisServer, seconds: float) -> None:
         admin.execute_command("DEBUG", "SLEEP", seconds)
     finally:
         admin.close()
+
+
+async def test_callers_waiting_for_a_connection_when_the_repository_disconnects_get_an_outage_not_a_cancellation(
+    proxy: TcpProxy, repo_factory: RepositoryFactory
+) -> None:
+    """disconnect() gives up the connection being opened: its waiters get a library error, never CancelledError."""
+    repo = repo_factory.make(RedisConfig(url=proxy.url, retry_policy={"retries": 0}, operation_timeout=5.0))
+    proxy.hold_replies = True  # the handshake gets no answer: the connection stays "being opened"
+    waiting = [asyncio.create_task(outcome(repo.get_async("menu"))) for _ in range(5)]
+    await asyncio.sleep(0.2)
+    assert not any(task.done() for task in waiting)
+    await repo.disconnect()
+    results = await asyncio.gather(*waiting)
+    assert all(isinstance(result, CacheException) for result in results), results
+    proxy.hold_replies = False

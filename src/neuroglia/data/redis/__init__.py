@@ -37,13 +37,14 @@ from .exceptions import (
     LockError,
     LockLostError,
     LockNotOwnedError,
+    LockOutageError,
     LockTimeoutError,
     PoolExhaustedError,
     SerializationError,
     TransactionAbortedError,
 )
 from .integration import RedisHealthCheck  # importing it extends the framework's ServiceCollection
-from .locks import DistributedLock, Redlock, fenced_set_async
+from .locks import DistributedLock, Redlock, fenced_set_async, fenced_token_async
 from .observability import (
     AwaitableFloat,
     AwaitableInt,
@@ -110,6 +111,7 @@ __all__ = [
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
+    "LockOutageError",
     "LockTimeoutError",
     "MsgPackSerializer",
     "OpenTelemetryExport",
@@ -137,6 +139,7 @@ __all__ = [
     "check_health",
     "escape_pattern",
     "fenced_set_async",
+    "fenced_token_async",
     "read_envelope",
     "register_opentelemetry",
     "register_prometheus",

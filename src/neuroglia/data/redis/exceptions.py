@@ -25,6 +25,8 @@ miss: it always raises.
         ├── LockTimeoutError         not acquired within the wait timeout
         ├── LockNotOwnedError        release/extend of a lock this holder lost
         └── LockLostError            the lease was lost while the lock was held
+            └── LockOutageError      ... because Redis was unavailable (also a
+                                     CacheUnavailableError)
 
 The Redis client library's own exceptions never escape: the transport maps
 them into this tree (chained, ``raise ... from exc``) and says with each
@@ -52,6 +54,7 @@ __all__ = [
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
+    "LockOutageError",
     "LockTimeoutError",
     "PoolExhaustedError",
     "SerializationError",
@@ -200,3 +203,18 @@ class LockNotOwnedError(LockError):
 
 class LockLostError(LockError):
     """The lock's lease was lost while the critical section ran."""
+
+
+class LockOutageError(LockLostError, CacheUnavailableError):
+    """The lock was lost while held, and an outage of Redis is why (or how the block ended).
+
+    Both a :class:`LockLostError` and a :class:`CacheUnavailableError`, so a
+    handler for either sees it: code that degrades or retries on outages
+    (``except CacheUnavailableError``) is not bypassed because the outage also
+    cost a lock. ``outage`` is the error of Redis behind it; the block's own
+    exception, if it raised one, is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, outage: CacheUnavailableError | None = None) -> None:
+        super().__init__(message)
+        self.outage = outage

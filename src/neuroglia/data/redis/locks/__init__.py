@@ -8,8 +8,8 @@ repository's lock state; :mod:`.distributed` and :mod:`.redlock` are the
 two locks. Their Lua scripts are the files under ``lua/``.
 """
 
-from .distributed import DistributedLock, fenced_set_async
+from .distributed import DistributedLock, fenced_set_async, fenced_token_async
 from .lease import LeaseLock, OnLost
 from .redlock import Redlock
 
-__all__ = ["DistributedLock", "LeaseLock", "OnLost", "Redlock", "fenced_set_async"]
+__all__ = ["DistributedLock", "LeaseLock", "OnLost", "Redlock", "fenced_set_async", "fenced_token_async"]

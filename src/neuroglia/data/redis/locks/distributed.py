@@ -6,16 +6,21 @@ and ownership checks are Lua scripts that compare the token first (``lua/``),
 so a holder can never delete or extend a lock that another holder took after
 its lease expired.
 
-Beside the lock key live a few companion keys:
+Beside the lock key live a few companion keys, in a reserved namespace no
+other key can reach and in the lock key's cluster hash slot
+(:mod:`.keyspace`):
 
-``key:fencing``
-    a counter incremented by every acquisition: the *fencing token*. It is the
-    one companion that never expires; see :func:`fenced_set_async`.
-``key:waiters``, ``key:alive``
+the fencing counter
+    incremented by every acquisition: the *fencing token*. One counter serves
+    every lock under the key prefix, so no key is left behind per lock name;
+    it never expires. See :func:`fenced_set_async`.
+the queue and heartbeats
     the fair queue of waiting processes (arrival order, heartbeats).
-``key:wake:<id>``
+the wake-up lists
     a list a release pushes to wake the process at the head of the queue, which
     waits for it with ``BLPOP`` (polling only as a fallback).
+the undone tokens
+    acquisitions undone before they reached Redis, refused should they arrive late.
 
 Waiting tasks of one process queue locally (:mod:`.queue`); the lease is
 renewed by the watchdog (:mod:`.watchdog`); what every lock shares is in
@@ -31,14 +36,16 @@ import asyncio
 from collections.abc import Awaitable, Hashable
 from typing import Any
 
+from ..core.arguments import Arguments
+from ..core.command import Command
 from ..exceptions import InvalidArgumentError, LockNotOwnedError
 from ..observability.metrics import CacheMetrics
 from ..repository import RedisRepository
-from .lease import Acquisition, Key, LeaseLock, OnLost, Seconds, check_key, suffixed, to_milliseconds, to_seconds
+from .lease import Acquisition, Key, LeaseLock, OnLost, Seconds, check_key, to_milliseconds, to_seconds
 from .queue import Group
 from .runtime import LockRuntime, lock_runtime
 
-__all__ = ["DistributedLock", "fenced_set_async"]
+__all__ = ["DistributedLock", "fenced_set_async", "fenced_token_async"]
 
 
 class DistributedLock(LeaseLock):
@@ -171,8 +178,10 @@ async def fenced_set_async(
 ) -> bool:
     """Write ``value`` at ``key`` unless a newer fencing token has written it.
 
-    The highest token accepted so far is kept at ``<key>:fencing`` (it never
-    expires); a write carrying a lower token is refused and returns ``False``,
+    The highest token accepted so far is kept in a guard key beside it, in
+    the locks' reserved namespace (it never expires; a guard that earlier
+    versions kept at ``<key>:fencing`` is still honoured); a write carrying a
+    lower token is refused and returns ``False``,
     so a holder that lost its lock during a pause cannot overwrite the work of
     the holder that came after it. Returns ``True`` when written. Use the
     tokens of one lock key for a given ``key``.
@@ -180,7 +189,22 @@ async def fenced_set_async(
     if isinstance(fencing_token, bool) or not isinstance(fencing_token, int) or fencing_token < 1:
         raise InvalidArgumentError(f"fencing_token must be a positive int, got {fencing_token!r}")
     ms = 0 if expiration is None else to_milliseconds(to_seconds(expiration, "expiration"))
-    reply = await lock_runtime(repository).scripts.fenced_set(
-        keys=(check_key(key), suffixed(key, ":fencing")), args=(fencing_token, value, ms)
-    )
+    runtime = lock_runtime(repository)
+    full, guard, legacy = runtime.guard(check_key(key))
+    stored = Arguments.value(value)
+    reply = await runtime.scripts.fenced_set.run((3, full, guard, legacy, fencing_token, stored, ms))
     return int(reply) == 1
+
+
+async def fenced_token_async(repository: RedisRepository, key: Key) -> int | None:
+    """The highest fencing token a :func:`fenced_set_async` to ``key`` has accepted, or ``None`` if none has.
+
+    What an auditor (or a test) reads to check that the last write to a
+    protected resource came from its latest holder.
+    """
+    runtime = lock_runtime(repository)
+    _, guard, legacy = runtime.guard(check_key(key))
+    executor = repository._executor
+    replies = await executor.run(Command(("MGET", guard, legacy), list))
+    tokens = [int(reply) for reply in replies if reply is not None and bytes(reply).isdigit()]
+    return max(tokens) if tokens else None

@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 from ..exceptions import (
     CacheException,
+    CacheUnavailableError,
     InvalidArgumentError,
     LockError,
     LockLostError,
     LockNotOwnedError,
+    LockOutageError,
     LockTimeoutError,
 )
 from ..observability.metrics import CacheMetrics
+from .keyspace import check_lock_name
 
 if TYPE_CHECKING:
     from .queue import Group
@@ -39,9 +42,9 @@ __all__ = [
     "OnLost",
     "Seconds",
     "check_key",
-    "suffixed",
     "to_milliseconds",
     "to_seconds",
+    "undo_horizon",
 ]
 
 _log = logging.getLogger("neuroglia.data.redis.lock")
@@ -59,13 +62,10 @@ class _Unset:
 _UNSET: Final = _Unset()
 
 
-def suffixed(key: Key, suffix: str) -> Key:
-    return key + suffix.encode() if isinstance(key, bytes) else key + suffix
-
-
 def check_key(key: Any) -> Key:
     if not isinstance(key, str | bytes) or not key:
         raise InvalidArgumentError(f"a lock key must be a non-empty str or bytes, got {key!r}")
+    check_lock_name(key)
     return key
 
 
@@ -81,6 +81,15 @@ def to_seconds(value: Any, what: str, *, allow_zero: bool = False, allow_inf: bo
 
 def to_milliseconds(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+def undo_horizon(lease: float) -> float:
+    """How long to keep sending the undo of an acquisition whose answer was lost (seconds).
+
+    Two leases, and at least ten seconds: long enough to outlast the pauses
+    and restarts a lease is meant to ride out.
+    """
+    return max(2 * lease, 10.0)
 
 
 def _current_task() -> asyncio.Task[Any]:
@@ -101,6 +110,7 @@ class Acquisition:
     count = 1  # re-entries of a re-entrant lock, across lock objects
     valid_until = 0.0  # loop time after which the lease has run out
     lost = False
+    outage: CacheUnavailableError | None = None  # the outage that cost the lease, if one did
     released = False
     exiting = False  # __aexit__ has begun: never cancel the task any more
     cancelled_for_loss = False
@@ -462,14 +472,32 @@ class LeaseLock:
             lost = acquisition.lost or not owned
         else:
             lost = acquisition.lost
-        message = f"lock {self._key!r} (fencing token {acquisition.fence}) was lost while held"
         if acquisition.cancelled_for_loss:
             acquisition.cancelled_for_loss = False
             if task.uncancel() > 0 and cancelled:
                 return  # also cancelled from elsewhere: let that cancellation go on
-            raise LockLostError(message) from cause
+            raise self._lost_error(acquisition, exc, cause) from cause
         if lost and not cancelled:
-            raise LockLostError(message) from cause
+            raise self._lost_error(acquisition, exc, cause) from cause
+
+    def _lost_error(
+        self, acquisition: Acquisition, raised: BaseException | None, cause: BaseException | None
+    ) -> LockLostError:
+        """The error a block that lost its lock ends with.
+
+        A :class:`LockOutageError` (also a ``CacheUnavailableError``) when an
+        outage is involved: it cost the lease, the block itself ended with
+        one, or the release at the end met one. A handler for outages around
+        the block then sees it.
+        """
+        message = f"lock {self._key!r} (fencing token {acquisition.fence}) was lost while held"
+        outage = acquisition.outage
+        for candidate in (raised, cause):
+            if outage is None and isinstance(candidate, CacheUnavailableError):
+                outage = candidate
+        if outage is None:
+            return LockLostError(message)
+        return LockOutageError(f"{message}: Redis was unavailable ({outage})", outage=outage)
 
     # -- watchdog and loss ---------------------------------------------------------
 
@@ -504,6 +532,8 @@ class LeaseLock:
                 return
             now = loop.time()
             if now >= acquisition.valid_until:
+                if isinstance(exc, CacheUnavailableError):
+                    acquisition.outage = exc
                 self._lost(acquisition, f"Redis could not renew the lease before it ran out ({exc})")
             else:
                 self._schedule_renewal(
@@ -535,7 +565,9 @@ class LeaseLock:
             return
         acquisition.lost = True
         self._stop_watchdog(acquisition)
-        error = LockLostError(f"lock {self._key!r} (fencing token {acquisition.fence}) was lost: {reason}")
+        message = f"lock {self._key!r} (fencing token {acquisition.fence}) was lost: {reason}"
+        outage = acquisition.outage
+        error = LockLostError(message) if outage is None else LockOutageError(message, outage=outage)
         _log.warning("%s", error)
         if self._on_lost is not None:
             try:

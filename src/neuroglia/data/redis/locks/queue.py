@@ -20,7 +20,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
 from ..exceptions import CacheException
-from .lease import Acquisition, Key, suffixed
+from .lease import Acquisition, Key, undo_horizon
 
 if TYPE_CHECKING:
     from .runtime import LockRuntime
@@ -68,9 +68,10 @@ class Group:
         self.repository = runtime.repository
         self.key = key
         # Script calls of this key start with (number of keys, the prefixed
-        # key; the scripts name the companion keys after it): made once, then
-        # each call only adds its arguments.
-        self.script_key = (1, runtime.prefixed(key))
+        # key and its companions): made once, then each call only adds its
+        # arguments.
+        self.keys = runtime.keys(key)
+        self.script_key = self.keys.script
         self.scripts = runtime.scripts
         self.loop = asyncio.get_running_loop()
         self.ticket = runtime.new_token()  # this process' id in the Redis queue
@@ -151,7 +152,7 @@ class Group:
         except BaseException:
             # Cancelled or failed with the script maybe run: undo what it may have done.
             self.attempting = False
-            self.runtime.spawn(self._withdraw(acquisition.token, ""))
+            self.runtime.spawn(self._withdraw(acquisition.token, "", acquisition.lease_ms))
             self._kick()
             raise
         self.attempting = False
@@ -217,6 +218,7 @@ class Group:
         """Wait in Redis for the lock on behalf of the local queue, then grant it."""
         ticket = self.ticket
         in_flight = ""  # token of an attempt whose reply may be lost
+        in_flight_ms = 0  # and its lease
         done = False
         try:
             while True:
@@ -226,14 +228,14 @@ class Group:
                     block = _POLL if wait_ms <= 0 else min(_POLL, max(wait_ms / 1000, _MIN_BLOCK))
                     self.contender_blocked = True
                     try:
-                        await self.repository.blpop_async(suffixed(self.key, ":wake:" + ticket), block)
+                        await self.repository.blpop_async(self.keys.wake(ticket), block)
                     finally:
                         self.contender_blocked = False
                 waiter = self._head()
                 if waiter is None:
                     break
                 sent = self.loop.time()
-                in_flight = waiter.acquisition.token
+                in_flight, in_flight_ms = waiter.acquisition.token, waiter.acquisition.lease_ms
                 fence = await self._attempt(waiter.acquisition, ticket)
                 in_flight = ""
                 if fence > 0:
@@ -253,16 +255,31 @@ class Group:
             if not done:
                 if self.ticket == ticket:
                     self._retire_ticket()
-                self.runtime.spawn(self._withdraw(in_flight, ticket))
+                self.runtime.spawn(self._withdraw(in_flight, ticket, in_flight_ms))
                 self._kick()
 
-    async def _withdraw(self, token: str, ticket: str) -> None:
+    async def _withdraw(self, token: str, ticket: str, lease_ms: int = 0) -> None:
+        """Leave the Redis queue (``ticket``) and undo an acquisition whose answer was lost (``token``)."""
         if not token and not ticket:
             return
         try:
-            await self.scripts.withdraw.run((*self.script_key, token, ticket))
+            if not token:
+                await self.scripts.withdraw.run((*self.script_key, "", ticket))
+                return
+            # The acquisition may still reach Redis after this undo (a paused
+            # server): it is refused for a lease, and the undo is sent again
+            # until Redis answers it.
+            prepared = (*self.script_key, token, ticket, lease_ms)
+            await self.runtime.until_answered(
+                lambda: self.scripts.withdraw.run(prepared), undo_horizon(lease_ms / 1000)
+            )
         except CacheException as exc:
-            _log.debug("lock %r: clean-up after a cancelled wait failed (%s)", self.key, exc)
+            _log.warning(
+                "lock %r: could not undo an acquisition whose answer was lost (%s); if it reached Redis, "
+                "the lock stays taken until its lease runs out",
+                self.key,
+                exc,
+            )
 
     # -- releasing -------------------------------------------------------------------
 

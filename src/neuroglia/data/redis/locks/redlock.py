@@ -5,7 +5,10 @@ random token on each of N independent masters (3 or 5), each attempt bounded
 by a short per-server timeout; the lock is held when a majority granted it
 and the time spent acquiring, plus an allowance for clock drift, is shorter
 than the lease. The remainder is the *validity*. On failure the key is
-released on every server, including those whose reply was lost.
+released on every server, including those whose reply was lost or late: a
+server that does not answer the release gets it again until it does, and
+remembers the released token so that an acquisition arriving after the
+release (a server paused with it unread) is refused.
 
 It survives the crash of a minority of servers. It does **not** give mutual
 exclusion under process pauses (GC, SIGSTOP, a VM migration) longer than the
@@ -21,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import random
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Final, TypeVar
 
-from ..exceptions import CacheException, CacheUnavailableError, InvalidArgumentError
+from ..exceptions import CacheException, CacheTimeoutError, CacheUnavailableError, InvalidArgumentError
 from ..repository import RedisRepository
-from .lease import Acquisition, LeaseLock, OnLost, Seconds, to_seconds
+from .lease import Acquisition, LeaseLock, OnLost, Seconds, to_seconds, undo_horizon
 from .runtime import LockRuntime, lock_runtime
 
 __all__ = ["Redlock"]
@@ -35,6 +39,9 @@ __all__ = ["Redlock"]
 T = TypeVar("T")
 
 _DRIFT_MS: Final = 0.002  # seconds added to the drift allowance (timer granularity)
+_RESEND_PAUSE: Final = 0.05  # seconds before a release that got no answer is sent again
+
+_log = logging.getLogger("neuroglia.data.redis.lock")
 
 
 class Redlock(LeaseLock):
@@ -92,6 +99,8 @@ class Redlock(LeaseLock):
         ):
             raise InvalidArgumentError(f"clock_drift_factor must be in [0, 1), got {clock_drift_factor!r}")
         self._repositories = repos
+        # The key and its companions on each server (each repository has its own key prefix).
+        self._lock_keys = [lock_runtime(r).keys(self._key) for r in repos]
         self._quorum = len(repos) // 2 + 1
         self._drift_factor = float(clock_drift_factor)
         self._retry_delay = to_seconds(retry_delay, "retry_delay")
@@ -123,32 +132,30 @@ class Redlock(LeaseLock):
     def _drift(self, lease: float) -> float:
         return lease * self._drift_factor + _DRIFT_MS
 
-    async def _each(
-        self, make: Callable[[RedisRepository], Awaitable[T]], repo: RedisRepository, timeout: float
-    ) -> T | None:
+    async def _each(self, make: Callable[[int], Awaitable[T]], index: int, timeout: float) -> T | None:
         """One server's part, bounded in time; ``None`` when it failed."""
         try:
             async with asyncio.timeout(timeout):
-                return await make(repo)
+                return await make(index)
         except (CacheException, TimeoutError):
             return None
 
-    async def _everywhere(
-        self, make: Callable[[RedisRepository], Awaitable[T]], timeout: float | None = None
-    ) -> list[T | None]:
+    async def _everywhere(self, make: Callable[[int], Awaitable[T]], timeout: float | None = None) -> list[T | None]:
         limit = self._server_timeout if timeout is None else timeout
-        return list(await asyncio.gather(*(self._each(make, repo, limit) for repo in self._repositories)))
+        return list(await asyncio.gather(*(self._each(make, i, limit) for i in range(len(self._repositories)))))
 
     async def _do_acquire(self, acquisition: Acquisition, blocking: bool, deadline: float) -> bool:
         loop = asyncio.get_running_loop()
         while True:
-            args = (acquisition.token, acquisition.lease_ms)
+            token, lease_ms = acquisition.token, acquisition.lease_ms
             start = loop.time()
             limit = self._server_timeout if not blocking else min(self._server_timeout, max(deadline - start, 0.05))
             try:
-                replies = await self._everywhere(functools.partial(self._acquire_on, args=args), limit)
+                replies = await self._everywhere(
+                    functools.partial(self._acquire_on, token=token, lease_ms=lease_ms), limit
+                )
             except asyncio.CancelledError:
-                self._runtime.spawn(self._release_everywhere(acquisition.token))
+                self._runtime.spawn(self._release_everywhere(token, lease_ms))
                 raise
             granted = sum(1 for r in replies if r is not None and int(r) > 0)  # a fencing token: granted
             validity = acquisition.lease - (loop.time() - start) - self._drift(acquisition.lease)
@@ -158,7 +165,7 @@ class Redlock(LeaseLock):
             # Not enough: undo everywhere, also where the reply was lost. In the
             # background (an unreachable server must not delay the answer), so
             # the next attempt takes a token of its own.
-            self._runtime.spawn(self._release_everywhere(acquisition.token))
+            self._runtime.spawn(self._release_everywhere(token, lease_ms))
             acquisition.token = self._runtime.new_token()
             if not blocking:
                 return False
@@ -167,28 +174,71 @@ class Redlock(LeaseLock):
                 return False
             await asyncio.sleep(delay)
 
-    async def _acquire_on(self, repo: RedisRepository, args: tuple[Any, ...]) -> Any:
-        return await lock_runtime(repo).scripts.acquire(keys=self._keys(), args=args)
+    async def _acquire_on(self, index: int, token: str, lease_ms: int) -> Any:
+        scripts = lock_runtime(self._repositories[index]).scripts
+        return await scripts.acquire.run((*self._lock_keys[index].script, token, lease_ms))
 
-    def _keys(self) -> tuple[Any, ...]:
-        return (self._key,)  # the scripts name the companion keys after it
+    async def _undo_on(self, index: int, token: str, lease_ms: int) -> Any:
+        """Release (or undo) ``token`` on one server: 1 when it held the key there, else 0.
 
-    async def _release_everywhere(self, token: str) -> list[Any]:
-        args = (token,)
-        return await self._everywhere(lambda repo: lock_runtime(repo).scripts.release(keys=self._keys(), args=args))
+        Where it did not hold the key, the server remembers the token for a
+        lease, so that the acquisition arriving late (a server paused with it
+        unread) is refused.
+        """
+        scripts = lock_runtime(self._repositories[index]).scripts
+        prepared = (*self._lock_keys[index].script, token, "", lease_ms)
+        try:
+            async with asyncio.timeout(self._server_timeout):
+                return await scripts.withdraw.run(prepared)
+        except TimeoutError:
+            raise CacheTimeoutError(
+                f"Redlock {self._key!r}: server {index + 1} did not answer within {self._server_timeout:g} s"
+            ) from None
+
+    async def _release_everywhere(self, token: str, lease_ms: int) -> list[Any]:
+        """Release ``token`` on every server; where the answer does not come, keep sending it in the background.
+
+        A server that did not answer (down, paused, slow) may still hold the
+        key, or get it later from an acquisition that was unread when it
+        stopped: the release is sent to it again until it answers (for two
+        leases, at least ten seconds).
+        """
+        replies = await self._everywhere(functools.partial(self._undo_on, token=token, lease_ms=lease_ms))
+        for index, reply in enumerate(replies):
+            if reply is None:
+                self._runtime.spawn(self._undo_until_answered(index, token, lease_ms))
+        return replies
+
+    async def _undo_until_answered(self, index: int, token: str, lease_ms: int) -> None:
+        try:
+            await asyncio.sleep(_RESEND_PAUSE)
+            repository = self._repositories[index]
+            if not repository.is_connected:
+                return  # closed by its owner meanwhile: not reopened for this
+            await self._runtime.until_answered(
+                functools.partial(self._undo_on, index, token, lease_ms), undo_horizon(lease_ms / 1000), repository
+            )
+        except CacheException as exc:
+            _log.warning(
+                "Redlock %r: server %d never answered the release (%s); if it holds the key, the key expires "
+                "with its lease",
+                self._key,
+                index + 1,
+                exc,
+            )
 
     async def _do_release(self, acquisition: Acquisition) -> bool:
         try:
-            replies = await self._release_everywhere(acquisition.token)
+            replies = await self._release_everywhere(acquisition.token, acquisition.lease_ms)
         except asyncio.CancelledError:
-            self._runtime.spawn(self._release_everywhere(acquisition.token))
+            self._runtime.spawn(self._release_everywhere(acquisition.token, acquisition.lease_ms))
             raise
         answered = [r for r in replies if r is not None]
         if len(answered) < self._quorum:
             raise CacheUnavailableError(
                 f"Redlock {self._key!r}: only {len(answered)} of {len(replies)} servers answered the release"
             )
-        return sum(1 for r in answered if int(r) == -1) >= self._quorum  # -1: released
+        return sum(1 for r in answered if int(r) == 1) >= self._quorum  # 1: it held the key there
 
     def _majority_left(self, replies: list[Any], start: float, lease: float) -> float:
         answered = [int(r) for r in replies if r is not None]
@@ -209,13 +259,17 @@ class Redlock(LeaseLock):
     async def _do_extend(self, acquisition: Acquisition, ms: int, mode: str) -> float:
         start = asyncio.get_running_loop().time()
         args = (acquisition.token, ms, mode)
-        replies = await self._everywhere(lambda repo: lock_runtime(repo).scripts.extend(keys=(self._key,), args=args))
+        replies = await self._everywhere(
+            lambda i: lock_runtime(self._repositories[i]).scripts.extend(keys=(self._key,), args=args)
+        )
         return self._majority_left(replies, start, ms / 1000)
 
     async def _do_owned(self, acquisition: Acquisition) -> float:
         start = asyncio.get_running_loop().time()
         args = (acquisition.token,)
-        replies = await self._everywhere(lambda repo: lock_runtime(repo).scripts.owned(keys=(self._key,), args=args))
+        replies = await self._everywhere(
+            lambda i: lock_runtime(self._repositories[i]).scripts.owned(keys=(self._key,), args=args)
+        )
         return self._majority_left(replies, start, acquisition.lease)
 
     def __repr__(self) -> str:

@@ -1,4 +1,4 @@
-"""The locks' runtime of one repository: scripts, per-key groups, tokens, watchdogs, background work.
+"""The locks' runtime of one repository: scripts, keys, per-key groups, tokens, watchdogs, background work.
 
 Everything the locks of one repository share lives in one
 :class:`LockRuntime`, attached to the repository (it lives and dies with
@@ -11,16 +11,25 @@ import asyncio
 import itertools
 import os
 import weakref
-from collections.abc import Coroutine, Hashable
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from typing import Any, Final, TypeVar
 
 from ..core.scripts import Script, lua_source
+from ..exceptions import CacheUnavailableError
 from ..repository import RedisRepository
+from .keyspace import LockKeys, guard_keys
 from .lease import Acquisition, Key
 from .queue import Group
 from .watchdog import Watchdog
 
 __all__ = ["LockRuntime", "LockScripts", "lock_runtime"]
+
+T = TypeVar("T")
+
+# An undo that Redis did not answer is sent again after these pauses (seconds,
+# doubling up to the last), for as long as the caller allows.
+_UNDO_FIRST_PAUSE: Final = 0.05
+_UNDO_MAX_PAUSE: Final = 1.0
 
 # Idle groups stay registered (the next lock on the key reuses them) until
 # there are this many groups; then the idle ones are dropped.
@@ -66,7 +75,16 @@ class _Tokens:
 
 
 class LockRuntime:
-    """The locks' shared state for one repository; see the module docstring."""
+    """The locks' shared state for one repository; see the module docstring.
+
+    ``slot_counters`` chooses where fencing tokens come from: ``False`` (a
+    standalone server or a Sentinel group), one counter for every lock under
+    the key prefix; ``True`` (Redis Cluster, where a script may only touch
+    keys of one hash slot), one counter per hash slot. See
+    :mod:`.keyspace`.
+    """
+
+    slot_counters = False
 
     def __init__(self, repository: RedisRepository) -> None:
         self.repository = repository
@@ -88,12 +106,52 @@ class LockRuntime:
         """``key`` with the repository's key prefix, as scripts receive it."""
         return self.repository._arg.key(key)
 
+    def keys(self, key: Key) -> LockKeys:
+        """The lock key ``key`` and its companions, with the repository's key prefix."""
+        return LockKeys(self.repository._arg.prefix, key, self.prefixed(key), slot_counters=self.slot_counters)
+
+    def guard(self, key: Key) -> tuple[Key, bytes, Key]:
+        """A key protected by fenced writes, its guard, and where earlier versions kept the guard."""
+        full = self.prefixed(key)
+        guard, legacy = guard_keys(self.repository._arg.prefix, key, full)
+        return full, guard, legacy
+
     def spawn(self, work: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> asyncio.Future[Any]:
         """Run ``work`` in the background, referenced until it finishes."""
         future = asyncio.ensure_future(work)
         self._background.add(future)
         future.add_done_callback(self._background.discard)
         return future
+
+    async def until_answered(
+        self, attempt: Callable[[], Awaitable[T]], horizon: float, repository: RedisRepository | None = None
+    ) -> T | None:
+        """Run ``attempt`` until Redis answers it, for at most ``horizon`` seconds.
+
+        For undoing an acquisition whose own answer was lost or late: the
+        acquisition may still be unread on the server (a server paused with it
+        in a socket buffer runs it when it resumes), so an undo that was not
+        answered is sent again, with growing pauses, until one is answered (it
+        then runs after the acquisition, or the acquisition finds its token
+        undone and refuses). Outages only are retried; the last one is raised
+        when the horizon has passed. It stops (``None``) once ``repository``
+        (this runtime's by default) is disconnected: a repository closed by its
+        owner is not reopened for it.
+        """
+        target = self.repository if repository is None else repository
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + horizon
+        pause = _UNDO_FIRST_PAUSE
+        while True:
+            try:
+                return await attempt()
+            except CacheUnavailableError:
+                if loop.time() + pause > give_up:
+                    raise
+            await asyncio.sleep(pause)
+            if not target.is_connected:
+                return None
+            pause = min(pause * 2, _UNDO_MAX_PAUSE)
 
     def watchdog(self) -> Watchdog:
         """The running event loop's watchdog."""

@@ -3,8 +3,12 @@
 No server, no network: each ``memory://`` URL names an in-process server
 (fakeredis with Lua), shared by the repositories of this process that name
 it; an unnamed ``memory://`` is private to its repository. It answers like
-a real Redis 7 for the commands the library uses (the contract suite runs
-on both); ``docs/usage.md`` lists where it differs.
+a real Redis 7 for the commands the library uses: where fakeredis differs,
+:mod:`.memory_commands` answers instead (INCRBYFLOAT's long double, INFO and
+MEMORY USAGE everywhere, Lua's libraries and number conversion), and the
+pool is bounded as a server's is. The contract suite and a differential
+test hold it to the real server's answers; ``docs/usage.md`` lists what
+still differs.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import asyncio
 import weakref
 from typing import Any
 
+from redis import exceptions as rex
+
 from ..config import RedisConfig
 from ..exceptions import ConfigurationError
 from .contract import Args
-from .redis_py import RedisPyTransport
+from .redis_py import NotSentError, RedisPyTransport
 
 __all__ = ["MemoryTransport", "build_memory_transport"]
 
@@ -31,6 +37,8 @@ def build_memory_transport(config: RedisConfig) -> MemoryTransport:
     """The embedded backend for a ``memory://`` config: a private or named in-process server."""
     try:
         import fakeredis
+
+        from .memory_commands import MemoryConnection
     except ImportError as exc:
         raise ConfigurationError(
             "url: memory:// needs the embedded backend: pip install 'neuroglia-redis[memory]'"
@@ -41,58 +49,62 @@ def build_memory_transport(config: RedisConfig) -> MemoryTransport:
         server = fakeredis.FakeServer(version=(7,))
         if name:
             _memory_servers[name] = server
-    client = fakeredis.FakeAsyncRedis(server=server, db=config.db, decode_responses=False, protocol=2)
-    return MemoryTransport(client, config.pool.max_connections)
+    client = fakeredis.FakeAsyncRedis(
+        server=server, db=config.db, decode_responses=False, protocol=2, connection_class=MemoryConnection
+    )
+    return MemoryTransport(client, config.pool.max_connections, config.pool.pool_timeout)
 
 
 class MemoryTransport(RedisPyTransport):
-    """fakeredis, plus the server commands it lacks (INFO, MEMORY USAGE).
+    """fakeredis' client, bounded like a pool of ``max_connections``.
 
-    Memory figures are estimates from the serialized size of the values
-    (``DUMP``): the embedded backend has no allocator to ask.
+    Every command, blocking command and batch holds one of the pool's
+    connections while it runs; when all are busy it waits up to
+    ``pool_timeout`` and then fails with
+    :class:`~neuroglia.data.redis.PoolExhaustedError`, as on a real server.
     """
 
-    _PER_KEY_OVERHEAD = 56  # roughly what a real server adds per key
+    async def _borrow(self, deadline: float | None = None) -> None:
+        """Take one of the pool's connections, waiting up to the pool timeout (and the deadline)."""
+        slots = self._slots
+        if not slots.locked():
+            await slots.acquire()  # free: returns at once
+            return
+        wait = self._pool_timeout
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
+            wait = left if wait is None else min(wait, left)
+        try:
+            async with asyncio.timeout(wait):
+                await slots.acquire()
+        except TimeoutError:
+            raise NotSentError(rex.ConnectionError("No connection available.")) from None
 
     async def _execute_one(self, args: Args, deadline: float | None = None) -> Any:
-        if deadline is None:
-            return await self._run(args)
-        async with asyncio.timeout_at(deadline):
-            return await self._run(args)
-
-    async def _run(self, args: Args) -> Any:
-        name = str(args[0]).upper()
-        if name == "INFO":
-            return await self._info(str(args[1]).lower() if len(args) > 1 else "default")
-        if name == "MEMORY" and len(args) == 3 and str(args[1]).upper() == "USAGE":
-            return await self._key_memory(args[2])
-        return await self._execute(*args)
+        await self._borrow(deadline)
+        try:
+            if deadline is None:
+                return await self._execute(*args)
+            async with asyncio.timeout_at(deadline):
+                return await self._execute(*args)
+        finally:
+            self._slots.release()
 
     async def _execute_blocking(self, args: Args, timeout: float) -> Any:
-        if timeout <= 0:  # 0 means "wait forever", as on a real server
-            return await self._execute(*args)
-        return await asyncio.wait_for(self._execute(*args), timeout + 1.0)
+        await self._borrow()
+        try:
+            if timeout <= 0:  # 0 means "wait forever", as on a real server
+                return await self._execute(*args)
+            return await asyncio.wait_for(self._execute(*args), timeout + 1.0)
+        finally:
+            self._slots.release()
 
-    async def _key_memory(self, key: Any) -> int | None:
-        dumped = await self._execute("DUMP", key)
-        return None if dumped is None else len(dumped) + self._PER_KEY_OVERHEAD
-
-    async def _info(self, section: str) -> bytes:
-        lines = ["# Server", "redis_version:7.0.0", "redis_mode:embedded", "fakeredis:1"]
-        keys = int(await self._execute("DBSIZE"))
-        if section in ("default", "all", "everything", "memory"):
-            used = 0
-            cursor: Any = 0
-            while True:
-                cursor, batch = await self._execute("SCAN", cursor, "COUNT", 1000)
-                for key in batch:
-                    used += await self._key_memory(key) or 0
-                if int(cursor) == 0:
-                    break
-            lines += ["# Memory", f"used_memory:{used}", f"used_memory_human:{used / 1024:.2f}K"]
-        lines += ["# Clients", f"connected_clients:{self.pool_stats().created_connections or 1}"]
-        lines += [
-            "# Keyspace",
-            f"db{self._client.connection_pool.connection_kwargs.get('db', 0)}:keys={keys},expires=0,avg_ttl=0",
-        ]
-        return "\r\n".join(lines).encode()
+    async def _execute_many(self, commands: Any, *, transaction: bool) -> list[Any]:
+        await self._borrow()
+        try:
+            pipe = self._client.pipeline(transaction=transaction)
+            for args in commands:
+                pipe.execute_command(*args)
+            return list(await pipe.execute(raise_on_error=False))
+        finally:
+            self._slots.release()

@@ -1,22 +1,55 @@
--- Prepended to the lock scripts that use the wait queue.
+-- Prepended to the lock scripts that use the wait queue: the keys and helpers.
 --
--- KEYS[1] is the lock key K. Its companion keys are named after it here, in
--- the script, rather than passed as further KEYS: every lock command then
--- carries one key, as short as a plain SET. (On Redis Cluster, give K a hash
--- tag, "{order:42}:lock", so that the companions share its slot.)
---   K:fencing  the fencing counter: INCR on every acquisition; never expires
---   K:waiters  the fair queue: member = waiter id, score = arrival number
---   K:alive    member = waiter id, score = server time (ms) after which the
---              waiter counts as gone (it refreshes this on every attempt)
---   K:wake:<id>  a list the waiter with that id blocks on; a release pushes
---              it when that waiter reaches the head of the queue
-local LOCK = KEYS[1]
-local WAITERS = LOCK .. ':waiters'
+-- The companion keys live in a reserved namespace, in the lock key's hash
+-- slot, named after the lock by locks/keyspace.py; they are passed here so
+-- that no script builds a key name from the lock's:
+-- KEYS[1] the lock key: holds the holder's token for the lease
+-- KEYS[2] the fencing counter: INCR on every acquisition, shared by the locks
+--         of the key prefix (or of the hash slot, on a cluster); never expires
+-- KEYS[3] the fair queue of waiting processes: member = waiter id,
+--         score = arrival number
+-- KEYS[4] the waiters' heartbeats: member = waiter id, score = server time
+--         (ms) after which the waiter counts as gone (refreshed on every attempt)
+-- KEYS[5] not a key but the prefix of the waiters' wake-up lists: a release
+--         pushes KEYS[5] .. id when the waiter with that id reaches the head
+-- KEYS[6] tokens of acquisitions undone before they were seen (a set): a late
+--         acquisition carrying one of them is refused
+-- KEYS[7] (optional) the per-lock counter of earlier versions (key .. ':fencing'):
+--         read, never written, so that a token never goes below what it handed out
+local LOCK, COUNTER, WAITERS, ALIVE, WAKE, UNDONE, LEGACY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+
+-- The next fencing token: above every token handed out for this lock.
+local function next_fence()
+  local fence = redis.call('INCR', COUNTER)
+  if LEGACY then
+    -- Only a counter as INCR leaves it counts (whatever else is there may be
+    -- an application's key): digits, few enough to stay exact in a double.
+    local old = redis.pcall('GET', LEGACY)
+    if type(old) == 'string' and #old <= 15 and string.find(old, '^%d+$') then
+      old = tonumber(old)
+      if old >= fence then
+        fence = old + 1
+        redis.call('SET', COUNTER, string.format('%d', fence))
+      end
+    end
+  end
+  return fence
+end
+
+-- Remember that the acquisition with this token was undone, for `ms`
+-- milliseconds: its command may still be on its way (a server paused with it
+-- unread in a socket buffer runs it when it resumes, after this undo).
+local function undone(token, ms)
+  redis.call('SADD', UNDONE, token)
+  local ttl = redis.call('PTTL', UNDONE)
+  if ttl < tonumber(ms) then
+    redis.call('PEXPIRE', UNDONE, ms)
+  end
+end
 
 -- The queue's helpers, built only on the paths that need them: the common
 -- case (nobody waits) is a few commands, cheaper than defining them all.
 local function queue()
-  local ALIVE = LOCK .. ':alive'
   -- A queued waiter that has not refreshed its place for this long (ms) is
   -- skipped, so a crashed waiter cannot block the queue for longer; waiters
   -- refresh at least every half second.
@@ -29,7 +62,7 @@ local function queue()
   end
 
   function q.wake_key(id)
-    return LOCK .. ':wake:' .. id
+    return WAKE .. id
   end
 
   -- Drop the waiters that stopped refreshing, then return the head's id (or nil).

@@ -1,7 +1,7 @@
 -- Release a lock held by ARGV[1], or hand it straight to the next waiter of
 -- the same process when no other process is queued ahead.
 --
--- KEYS[1] the lock key (companions named in lock_queue.lua)
+-- KEYS as in lock_queue.lua (KEYS[1] the lock key)
 -- ARGV[1] token of the releasing acquisition
 -- ARGV[2] (optional) token for the next waiter of the calling process
 -- ARGV[3] (with ARGV[2]) the next waiter's lease in milliseconds
@@ -16,7 +16,10 @@ local token, nxt, nlease, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local current = redis.call('GET', LOCK)
 if current ~= token then
   if nxt and current == nxt then
-    return tonumber(redis.call('GET', LOCK .. ':fencing'))
+    -- Handed over already (this is a second run): the counter's value is at
+    -- least the token handed out then, and above every earlier token of this
+    -- lock; nobody else took the lock since, so none is above it yet.
+    return tonumber(redis.call('GET', COUNTER))
   end
   return 0
 end
@@ -25,7 +28,7 @@ if redis.call('EXISTS', WAITERS) == 0 then
   -- Nobody else waits: the common case.
   if nxt then
     redis.call('SET', LOCK, nxt, 'PX', nlease)
-    return redis.call('INCR', LOCK .. ':fencing')
+    return next_fence()
   end
   redis.call('DEL', LOCK)
   return -1
@@ -36,7 +39,7 @@ local now = q.now()
 local head = q.head(now)
 if nxt and (not head or head == id) then
   redis.call('SET', LOCK, nxt, 'PX', nlease)
-  local fence = redis.call('INCR', LOCK .. ':fencing')
+  local fence = next_fence()
   if head then
     q.dequeue(id)
   end

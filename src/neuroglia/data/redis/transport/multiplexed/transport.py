@@ -337,7 +337,19 @@ class MultiplexedTransport:
                 return
             index = next(i for i, conn in enumerate(self._shared) if conn is None or not conn.open)
             task = self._start_connect(index)
-        await self._wait(asyncio.shield(task), name, deadline, congestion=False, what="connecting")
+        try:
+            await self._wait(asyncio.shield(task), name, deadline, congestion=False, what="connecting")
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # the caller itself was cancelled
+            # close() gave the shared attempt up: for its waiters that is a
+            # connection that did not open, not a cancellation of their own.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            raise CacheUnavailableError(
+                f"{name}: the transport was closed while connecting; not sent"
+            ).with_delivery(Delivery.NOT_SENT) from None
 
     def _backing_off(self, name: str, wait: float) -> CacheException:
         last = self._last_error
