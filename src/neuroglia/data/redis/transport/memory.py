@@ -5,17 +5,26 @@ No server, no network: each ``memory://`` URL names an in-process server
 it; an unnamed ``memory://`` is private to its repository. It answers like
 a real Redis 7 for the commands the library uses (the contract suite runs
 on both); ``docs/usage.md`` lists where it differs.
+
+fakeredis has no ``CLIENT TRACKING``: instead, every transport of one
+in-process server reports the keys each command may have changed
+(:func:`~.invalidation.written_keys`) to the push handlers registered on any
+of them, as the invalidation messages Redis would push, once the command has
+run. That is what keeps a near cache over ``memory://`` coherent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config import RedisConfig
 from ..exceptions import ConfigurationError
 from .contract import Args
+from .invalidation import invalidation_message, written_keys
 from .redis_py import RedisPyTransport
 
 __all__ = ["MemoryTransport", "build_memory_transport"]
@@ -25,6 +34,10 @@ __all__ = ["MemoryTransport", "build_memory_transport"]
 # data (``memory://orders``). Unnamed ``memory://`` gets a private server. Weak
 # values: a server lives as long as some repository's client refers to it.
 _memory_servers: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+# The push handlers of each in-process server, shared by all its transports
+# (a write through one repository reaches the near cache of another).
+_push_handlers: weakref.WeakKeyDictionary[Any, list[Callable[[list[Any]], None]]] = weakref.WeakKeyDictionary()
+_log = logging.getLogger("neuroglia.data.redis")
 
 
 def build_memory_transport(config: RedisConfig) -> MemoryTransport:
@@ -42,7 +55,10 @@ def build_memory_transport(config: RedisConfig) -> MemoryTransport:
         if name:
             _memory_servers[name] = server
     client = fakeredis.FakeAsyncRedis(server=server, db=config.db, decode_responses=False, protocol=2)
-    return MemoryTransport(client, config.pool.max_connections)
+    handlers = _push_handlers.get(server)
+    if handlers is None:
+        handlers = _push_handlers[server] = []
+    return MemoryTransport(client, config.pool.max_connections, push_handlers=handlers)
 
 
 class MemoryTransport(RedisPyTransport):
@@ -53,6 +69,65 @@ class MemoryTransport(RedisPyTransport):
     """
 
     _PER_KEY_OVERHEAD = 56  # roughly what a real server adds per key
+
+    def __init__(
+        self,
+        client: Any,
+        max_connections: int,
+        pool_timeout: float | None = None,
+        *,
+        push_handlers: list[Callable[[list[Any]], None]] | None = None,
+    ) -> None:
+        super().__init__(client, max_connections, pool_timeout)
+        self._push_handlers = push_handlers if push_handlers is not None else []
+
+    # -- invalidation messages, as a tracking Redis would push them ---------------
+
+    def add_push_handler(self, handler: Callable[[list[Any]], None]) -> None:
+        """Call ``handler`` with ``[b"invalidate", [key, ...]]`` after each command of any transport of this server.
+
+        The keys are those the command may have changed (``None`` instead of
+        the list: every key, after ``FLUSHDB``); read-only commands report
+        nothing. Handlers must be quick; an exception is logged.
+        """
+        self._push_handlers.append(handler)
+
+    def remove_push_handler(self, handler: Callable[[list[Any]], None]) -> None:
+        """Stop calling ``handler`` (no error if it was not registered)."""
+        if handler in self._push_handlers:
+            self._push_handlers.remove(handler)
+
+    def _announce(self, args: Args) -> None:
+        keys = written_keys(args)
+        if keys == ():
+            return
+        message = invalidation_message(keys)
+        for handler in list(self._push_handlers):
+            try:
+                handler(message)
+            except Exception:
+                _log.exception("neuroglia-redis: a push message handler failed")
+
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        if not self._push_handlers:
+            return await super().execute(args, deadline)
+        try:
+            return await super().execute(args, deadline)
+        finally:
+            self._announce(args)  # failed too: it may have applied
+
+    async def execute_blocking(self, args: Args, timeout: float) -> Any:
+        try:
+            return await super().execute_blocking(args, timeout)
+        finally:
+            self._announce(args)
+
+    async def execute_many(self, commands: Sequence[Args], *, transaction: bool) -> list[Any]:
+        try:
+            return await super().execute_many(commands, transaction=transaction)
+        finally:
+            for args in commands:
+                self._announce(args)
 
     async def _execute_one(self, args: Args, deadline: float | None = None) -> Any:
         if deadline is None:
