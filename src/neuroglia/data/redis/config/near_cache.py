@@ -123,7 +123,13 @@ class NearCacheOptions:
         if mode not in _MODES:
             raise fail(f"{_WHERE}.mode", f"allowed values: {list(_MODES)}, got {self.mode!r}")
         put(self, "mode", mode)
-        put(self, "prefixes", _names("prefixes", self.prefixes))
+        prefixes = _names("prefixes", self.prefixes)
+        for prefix in prefixes:
+            covered = [other for other in prefixes if other != prefix and other.startswith(prefix)]
+            if covered:
+                # Redis refuses overlapping BCAST prefixes; in default mode they would say nothing more.
+                raise fail(f"{_WHERE}.prefixes", f"{prefix!r} already covers {covered}: give only the shorter one")
+        put(self, "prefixes", prefixes)
         commands = tuple(name.upper() for name in _names("commands", self.commands))
         unknown = sorted(set(commands) - set(NEAR_CACHE_COMMANDS))
         if unknown:
