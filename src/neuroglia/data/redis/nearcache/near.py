@@ -187,16 +187,16 @@ class NearCache:
         if entry is None:
             return MISS
         now = self._clock()
+        if now < entry.expires and now < self.trusted_until:
+            self._table.move_to_end(args)
+            self.hits += 1
+            if self._metrics is not None:
+                self._metrics.increment_counter("near_cache_hits_total")
+            return entry.reply
         if now >= entry.expires:
             self._store.get(args)  # drops it, counted as expired
-            return MISS
-        if now >= self.trusted_until:
-            return MISS  # not heard from Redis lately: the entry may be stale, Redis answers
-        self._table.move_to_end(args)
-        self.hits += 1
-        if self._metrics is not None:
-            self._metrics.increment_counter("near_cache_hits_total")
-        return entry.reply
+        # Else not heard from Redis lately: the entry may be stale, Redis answers.
+        return MISS
 
     def cacheable(self, key: Any) -> bool:
         """Whether replies read from ``key`` (a full Redis key) may be kept."""
