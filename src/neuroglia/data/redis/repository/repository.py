@@ -33,6 +33,7 @@ from ..resilience.fallback import FallbackPolicy, LastKnownGood
 from ..serialization import SerializationStrategy
 from ..serialization.envelope import EnvelopeSerializer
 from ..transport import PoolStats, Transport, build_transport
+from .near_reads import install_near_reads
 from .pipeline import Pipeline
 from .pool_info import ConnectionPoolInfo
 
@@ -112,6 +113,8 @@ class RedisRepository(
             else Executor(self._current_transport, **settings)
         )
         self._run = self._executor.run
+        if self._near is not None:
+            install_near_reads(self, RedisRepository)
         # While the breaker is open, recovery follows the server, not a timer.
         self._probe = RecoveryProbe(breaker, self._current_transport) if breaker is not None else None
 
