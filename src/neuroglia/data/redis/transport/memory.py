@@ -6,11 +6,15 @@ it; an unnamed ``memory://`` is private to its repository. It answers like
 a real Redis 7 for the commands the library uses (the contract suite runs
 on both); ``docs/usage.md`` lists where it differs.
 
-fakeredis has no ``CLIENT TRACKING``: instead, every transport of one
-in-process server reports the keys each command may have changed
-(:func:`~.invalidation.written_keys`) to the push handlers registered on any
-of them, as the invalidation messages Redis would push, once the command has
-run. That is what keeps a near cache over ``memory://`` coherent.
+fakeredis has no ``CLIENT TRACKING``: instead, every key fakeredis
+changes in a database (it tells its ``WATCH`` machinery of each one, scripts
+and expirations on access included) is reported to the push handlers
+registered on any transport of that in-process server, as the invalidation
+message Redis would push, while the command runs; commands that empty a
+database report every key. That is what keeps a near cache over
+``memory://`` coherent. (Should a fakeredis version lack that hook, the
+keys a command names are reported after it runs, and a script reports every
+key.)
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 from ..config import RedisConfig
 from ..exceptions import ConfigurationError
 from .contract import Args
-from .invalidation import invalidation_message, written_keys
+from .invalidation import FLUSHING_COMMANDS, invalidation_message, written_keys
 from .redis_py import RedisPyTransport
 
 __all__ = ["MemoryTransport", "build_memory_transport"]
@@ -38,6 +42,35 @@ _memory_servers: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictio
 # (a write through one repository reaches the near cache of another).
 _push_handlers: weakref.WeakKeyDictionary[Any, list[Callable[[list[Any]], None]]] = weakref.WeakKeyDictionary()
 _log = logging.getLogger("neuroglia.data.redis")
+_SCRIPTS = frozenset({"EVAL", "EVALSHA", "FCALL"})
+_HandlerList = list[Callable[[list[Any]], None]]
+
+
+def _publish(handlers: _HandlerList, message: list[Any]) -> None:
+    for handler in list(handlers):
+        try:
+            handler(message)
+        except Exception:
+            _log.exception("neuroglia-redis: a push message handler failed")
+
+
+def _observe(server: Any, db: int, handlers: _HandlerList) -> bool:
+    """Report each key fakeredis changes in database ``db`` to ``handlers``; ``False`` if it cannot be observed."""
+    database = server.dbs[db]
+    if getattr(database, "_neuroglia_push_handlers", None) is handlers:
+        return True
+    notify = getattr(database, "notify_watch", None)
+    if not callable(notify):
+        return False
+
+    def notify_watch(key: bytes) -> None:
+        notify(key)
+        if handlers:
+            _publish(handlers, [b"invalidate", [key]])
+
+    database.notify_watch = notify_watch
+    database._neuroglia_push_handlers = handlers
+    return True
 
 
 def build_memory_transport(config: RedisConfig) -> MemoryTransport:
@@ -58,7 +91,8 @@ def build_memory_transport(config: RedisConfig) -> MemoryTransport:
     handlers = _push_handlers.get(server)
     if handlers is None:
         handlers = _push_handlers[server] = []
-    return MemoryTransport(client, config.pool.max_connections, push_handlers=handlers)
+    observed = _observe(server, config.db or 0, handlers)
+    return MemoryTransport(client, config.pool.max_connections, push_handlers=handlers, observed=observed)
 
 
 class MemoryTransport(RedisPyTransport):
@@ -76,19 +110,21 @@ class MemoryTransport(RedisPyTransport):
         max_connections: int,
         pool_timeout: float | None = None,
         *,
-        push_handlers: list[Callable[[list[Any]], None]] | None = None,
+        push_handlers: _HandlerList | None = None,
+        observed: bool = False,
     ) -> None:
         super().__init__(client, max_connections, pool_timeout)
         self._push_handlers = push_handlers if push_handlers is not None else []
+        self._observed = observed
 
     # -- invalidation messages, as a tracking Redis would push them ---------------
 
     def add_push_handler(self, handler: Callable[[list[Any]], None]) -> None:
-        """Call ``handler`` with ``[b"invalidate", [key, ...]]`` after each command of any transport of this server.
+        """Call ``handler`` with ``[b"invalidate", [key, ...]]`` for each key any transport of this server changes.
 
-        The keys are those the command may have changed (``None`` instead of
-        the list: every key, after ``FLUSHDB``); read-only commands report
-        nothing. Handlers must be quick; an exception is logged.
+        ``None`` instead of the list means every key (``FLUSHDB``); reads
+        report nothing. Handlers run inside the command: they must be quick;
+        an exception is logged.
         """
         self._push_handlers.append(handler)
 
@@ -98,15 +134,13 @@ class MemoryTransport(RedisPyTransport):
             self._push_handlers.remove(handler)
 
     def _announce(self, args: Args) -> None:
-        keys = written_keys(args)
-        if keys == ():
-            return
-        message = invalidation_message(keys)
-        for handler in list(self._push_handlers):
-            try:
-                handler(message)
-            except Exception:
-                _log.exception("neuroglia-redis: a push message handler failed")
+        name = str(args[0]).upper()
+        if name in FLUSHING_COMMANDS:
+            _publish(self._push_handlers, invalidation_message(None))
+        elif not self._observed:
+            keys = None if name in _SCRIPTS else written_keys(args)
+            if keys != ():
+                _publish(self._push_handlers, invalidation_message(keys))
 
     async def execute(self, args: Args, deadline: float | None = None) -> Any:
         if not self._push_handlers:
