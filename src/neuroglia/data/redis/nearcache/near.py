@@ -284,6 +284,10 @@ class NearCache:
         """Forget every key, held or being read, for which ``keep(key)`` is false."""
         return self._store.invalidate_where(keep, "written")
 
+    def keys_being_read(self) -> list[Any]:
+        """Keys (as indexed: ``str`` when UTF-8) with reads in flight."""
+        return self._store.keys_being_read()
+
     def flush(self, reason: str) -> None:
         """Forget everything; reads in flight will not be kept."""
         self.flushes += 1

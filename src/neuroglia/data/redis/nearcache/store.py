@@ -155,6 +155,10 @@ class NearCacheStore:
         """The entries held, least recently used first (a snapshot: safe to remove while iterating)."""
         return iter(list(self._entries.values()))
 
+    def keys_being_read(self) -> list[Any]:
+        """The keys (indexed form) with reads in flight."""
+        return [key for key, state in self._keys.items() if state.readers]
+
     def tracked_keys(self) -> int:
         """Keys with entries or reads in flight."""
         return len(self._keys)
