@@ -260,3 +260,25 @@ async def test_a_subclass_override_of_a_fast_read_is_kept(backend_url: str) -> N
     finally:
         await repo.flushdb()
         await repo.disconnect()
+
+
+async def test_its_own_writes_do_not_wait_for_the_servers_message(repo_factory: RepositoryFactory) -> None:
+    """The executor drops what a write changes itself, before and after sending it, whatever Redis reports."""
+    repo = await repo_factory("memory://own-writes", key_prefix="app:", near_cache=True)
+    await repo.set_async("k", "old")
+    await repo.hset_async("h", "f", "old")
+    assert await repo.get_async("k") == "old"
+    assert await repo.hgetall_async("h") == {"f": "old"}
+    near = repo.near_cache
+    assert near is not None
+    transport: Any = repo._transport
+    transport.remove_push_handler(near.on_push)  # as if Redis' messages were late
+    try:
+        await repo.set_async("k", "new")
+        async with repo.pipeline() as pipe:
+            pipe.hset_async("h", "f", "new")
+        assert await repo.get_async("k") == "new"
+        assert await repo.hgetall_async("h") == {"f": "new"}
+        assert near.statistics().invalidations == 2
+    finally:
+        transport.add_push_handler(near.on_push)
