@@ -115,7 +115,7 @@ def test_a_reply_extends_the_trust_like_a_heartbeat() -> None:
         ("GET", 7),  # not a key
         ("GET", ""),
         ("GET", "app:" + "x" * 2000),  # too long to track
-        ("MGET", "app:a", b""),
+        ("MGET", b"", 7),  # none of its keys cacheable
     ],
 )
 def test_what_is_not_cacheable_goes_to_redis_untouched(args: tuple[Any, ...]) -> None:
@@ -148,6 +148,25 @@ def test_mget_reads_only_the_keys_not_held_and_keeps_them_one_by_one() -> None:
     assert whole.done
     assert whole.reply == [None, b"1"]
     whole.close()
+
+
+def test_mget_keeps_the_keys_that_may_be_kept_and_reads_the_others_every_time() -> None:
+    near = make(FakeClock(), prefixes=["menu:"])
+    fetch = near.fetch(("MGET", "app:menu:1", "app:orders:1", "app:menu:2"))
+    assert fetch is not None
+    assert fetch.commands == (
+        ("MGET", "app:menu:1", "app:orders:1", "app:menu:2"),
+        ("PTTL", "app:menu:1"),
+        ("PTTL", "app:menu:2"),
+    )
+    assert fetch.finish([[b"m1", b"o1", b"m2"], -1, -1]) == [b"m1", b"o1", b"m2"]
+    fetch.close()
+    again = near.fetch(("MGET", "app:menu:1", "app:orders:1", "app:menu:2"))
+    assert again is not None
+    assert again.commands == (("MGET", "app:orders:1"),)
+    assert again.finish([[b"o2"]]) == [b"m1", b"o2", b"m2"]
+    again.close()
+    assert near.store.tracked_keys() == 2
 
 
 def test_an_invalidation_while_a_read_is_in_flight_keeps_nothing() -> None:

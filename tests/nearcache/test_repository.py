@@ -282,3 +282,34 @@ async def test_its_own_writes_do_not_wait_for_the_servers_message(repo_factory: 
         assert near.statistics().invalidations == 2
     finally:
         transport.add_push_handler(near.on_push)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("connections", [1, 2])
+async def test_broadcast_mode_hears_of_every_change_under_its_prefixes(
+    redis_server: Any, repo_factory: RepositoryFactory, connections: int
+) -> None:
+    url = redis_server.url
+    reader = await repo_factory(
+        url,
+        key_prefix="app:",
+        near_cache={"mode": "broadcast", "prefixes": ["menu:", "orders:"]},
+        connection_pool={"multiplexed_connections": connections},
+    )
+    writer = await repo_factory(url, key_prefix="app:")
+    await writer.flushdb()
+    await writer.set_many_async({"menu:1": "margherita", "orders:1": "placed", "other": "x"})
+    for _ in range(2):
+        assert await reader.get_many_async(["menu:1", "orders:1", "other"]) == {
+            "menu:1": "margherita",
+            "orders:1": "placed",
+            "other": "x",
+        }
+    near = reader.near_cache
+    assert near is not None
+    assert near.tracking_mode == "broadcast"
+    assert sorted(entry.args[1] for entry in near.entries()) == ["app:menu:1", "app:orders:1"]  # not "other"
+    await writer.set_async("menu:1", "marinara")
+    await writer.delete_async("orders:1")
+    await eventually(lambda: len(near.store) == 0, within=5, what="both invalidations")
+    assert await reader.get_many_async(["menu:1", "orders:1"]) == {"menu:1": "marinara", "orders:1": None}

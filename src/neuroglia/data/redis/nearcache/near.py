@@ -218,11 +218,7 @@ class NearCache:
             return None
         cacheable = self.cacheable
         if name == "MGET":
-            keys = args[1:]
-            for key in keys:
-                if not cacheable(key):
-                    return None
-            return self._fetch_many(keys)
+            return self._fetch_many(args[1:])
         key = args[1]
         if not cacheable(key):
             return None
@@ -230,21 +226,31 @@ class NearCache:
         self._count("near_cache_misses_total")
         return Fetch(self, args, (args, ("PTTL", key)), self._store.begin((key,)))
 
-    def _fetch_many(self, keys: tuple[Any, ...]) -> Fetch:
+    def _fetch_many(self, keys: tuple[Any, ...]) -> Fetch | None:
+        """``MGET``: the cacheable keys held are answered here; the others are read, and the cacheable kept."""
         get = self.get
+        cacheable = self.cacheable
         cached: list[Any] = []
         missing: list[Any] = []
+        kept: list[Any] = []  # the missing keys that may be kept, in order
         for key in keys:
-            reply = get(("GET", key))
-            if reply is MISS:
+            if cacheable(key):
+                reply = get(("GET", key))
+                if reply is MISS:
+                    missing.append(key)
+                    kept.append(key)
+            else:
+                reply = MISS
                 missing.append(key)
             cached.append(reply)
         if not missing:
             return Fetch(self, ("MGET", *keys), (), None, reply=cached)
+        if not kept and len(missing) == len(keys):
+            return None  # nothing here is cacheable: the plain path
         self.misses += 1
         self._count("near_cache_misses_total")
-        commands = (("MGET", *missing), *(("PTTL", key) for key in missing))
-        fetch = Fetch(self, ("MGET", *keys), commands, self._store.begin(missing))
+        commands = (("MGET", *missing), *(("PTTL", key) for key in kept))
+        fetch = Fetch(self, ("MGET", *keys), commands, self._store.begin(kept))
         fetch.cached = cached
         return fetch
 
@@ -388,14 +394,16 @@ class Fetch:
             return value
         merged: list[Any] = []
         fetched = iter(value)
-        index = 0
+        index = 0  # among the keys that may be kept (the ticket's, and their PTTL replies)
+        cacheable = near.cacheable
         for reply in self.cached:
             if reply is MISS:
                 reply = next(fetched)
-                if near.ready:
-                    key = self.args[1 + len(merged)]
-                    _keep(store, ticket, index, ("GET", key), reply, replies[1 + index], elapsed)
-                index += 1
+                key = self.args[1 + len(merged)]
+                if cacheable(key):
+                    if near.ready:
+                        _keep(store, ticket, index, ("GET", key), reply, replies[1 + index], elapsed)
+                    index += 1
             merged.append(reply)
         return merged
 
