@@ -287,6 +287,13 @@ async def reconnects(server: RedisServer, kills: int, restarts: int) -> dict[str
     reads = 0
     loop = asyncio.get_running_loop()
 
+    async def settled(expected: str) -> None:
+        """Until the reader holds ``expected`` (another connection's write reaches it a moment later)."""
+        deadline = loop.time() + 10
+        while await reader.get_async("menu") != expected:
+            assert loop.time() < deadline, f"the reader never saw {expected!r}"
+            await asyncio.sleep(0.001)
+
     async def fresh_read(expected: str, old: str) -> None:
         nonlocal stale, reads
         deadline = loop.time() + 10
@@ -319,8 +326,11 @@ async def reconnects(server: RedisServer, kills: int, restarts: int) -> dict[str
         for n in range(kills + restarts):
             old, new = f"old-{n}", f"new-{n}"
             await writer.set_async("menu", old)
-            await fresh_read(old, "never")
-            assert await reader.get_async("menu") == old  # a near-cache hit
+            await settled(old)
+            hits = reader.near_cache.statistics().hits if reader.near_cache is not None else 0
+            assert await reader.get_async("menu") == old
+            assert reader.near_cache is not None
+            assert reader.near_cache.statistics().hits == hits + 1  # held by the near cache
             if n < kills:
                 await kill_reader()
             else:
