@@ -33,8 +33,8 @@ from .errors import CacheClosedError, FactoryTimeoutError
 from .facade import RedisCache
 from .factory import FactoryContext
 from .local import BoundedLocalStore, LocalStore
-from .near import NearCacheLocalStore
 from .metrics import CacheStatistics
+from .near import NearCacheLocalStore
 from .options import CacheOptions
 
 __all__ = [
