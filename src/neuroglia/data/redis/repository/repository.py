@@ -97,9 +97,7 @@ class RedisRepository(
             breaker.add_listener(self._on_breaker_change)
         fallback = self._config.fallback
         near_options = self._config.near_cache_options
-        self._near = (
-            NearCache(near_options, key_prefix=prefix, metrics=metrics) if near_options is not None else None
-        )
+        self._near = NearCache(near_options, key_prefix=prefix, metrics=metrics) if near_options is not None else None
         settings: dict[str, Any] = {
             "retry": self._config.retry,
             "timeout": self._config.operation_timeout,
