@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("observability",),
     ("config",),
     ("transport",),
+    ("nearcache",),
     ("core",),
     ("commands",),
     ("repository",),

@@ -19,7 +19,7 @@ from .cache import (
     FactoryTimeoutError,
     RedisCache,
 )
-from .config import ConnectionPoolConfig, RedisConfig
+from .config import ConnectionPoolConfig, NearCacheOptions, RedisConfig
 from .core import Command, Script, build_key, build_pattern, escape_pattern
 from .entities import RedisHashRepository
 from .exceptions import (
@@ -114,6 +114,7 @@ __all__ = [
     "LockOutageError",
     "LockTimeoutError",
     "MsgPackSerializer",
+    "NearCacheOptions",
     "OpenTelemetryExport",
     "PickleSerializer",
     "Pipeline",

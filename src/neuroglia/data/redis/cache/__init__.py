@@ -16,6 +16,7 @@ Modules (each small, each with its own docstring):
 ``lease``      the distributed lease and its notified waiters
 ``tags``       tag invalidation in batches
 ``local``      the in-process level (:class:`LocalStore`, :class:`BoundedLocalStore`)
+``near``       the coherent first level on the repository's near cache (:class:`NearCacheLocalStore`)
 ``factory``    :class:`FactoryContext`: what a factory may tell the cache
 ``shape``      rebuilding typed values from what the serializer decoded
 ``metrics``    figures (:class:`CacheStatistics`) and OpenTelemetry spans
@@ -33,6 +34,7 @@ from .facade import RedisCache
 from .factory import FactoryContext
 from .local import BoundedLocalStore, LocalStore
 from .metrics import CacheStatistics
+from .near import NearCacheLocalStore
 from .options import CacheOptions
 
 __all__ = [
@@ -46,5 +48,6 @@ __all__ = [
     "FactoryContext",
     "FactoryTimeoutError",
     "LocalStore",
+    "NearCacheLocalStore",
     "RedisCache",
 ]

@@ -1,7 +1,8 @@
 """The names the cache layer takes from the rest of the library, imported in this one place.
 
 At run time the public modules ``exceptions``, ``metrics`` and
-``serialization`` are used, and two internals of the repository, for the hit
+``serialization`` are used, the near cache (:mod:`~neuroglia.data.redis.nearcache`, for the
+coherent first level), and two internals of the repository, for the hit
 path only: :class:`Command` and ``RedisRepository._run`` (the executor) (see
 :func:`read_entry`). The repository, its scripts and the envelope serializer
 are otherwise imported for type annotations only. Keeping every import from
@@ -19,6 +20,7 @@ from ..exceptions import (
     InvalidArgumentError,
     SerializationError,
 )
+from ..nearcache import MISS, Entry, NearCache
 from ..observability.metrics import CacheMetrics, Histogram
 from ..serialization import from_plain
 
@@ -28,11 +30,14 @@ if TYPE_CHECKING:
     from ..serialization.envelope import EnvelopeSerializer as EnvelopeSerializer
 
 __all__ = [
+    "MISS",
     "CacheException",
     "CacheMetrics",
     "CacheUnavailableError",
+    "Entry",
     "Histogram",
     "InvalidArgumentError",
+    "NearCache",
     "SerializationError",
     "from_plain",
 ]

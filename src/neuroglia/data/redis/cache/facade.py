@@ -43,6 +43,7 @@ from .keyspace import KeySpace
 from .lease import DistributedLease, LeaseState
 from .local import BoundedLocalStore, LocalStore
 from .metrics import CacheInstruments, CacheStatistics
+from .near import NearCacheLocalStore, fail_safe_copy, near_cache_store
 from .options import CacheOptions, CacheOptionsOverrides, CallOverrides, Duration, check_tags
 from .scripts import CacheScripts
 from .shape import ValueShape, shape_for
@@ -92,8 +93,11 @@ class RedisCache:
     ``clock`` (wall-clock seconds, :func:`time.time` by default) decides
     logical expiration; processes sharing a cache should have synchronized
     clocks (NTP), as with any distributed cache that stores expiry times.
-    ``local_store`` is the in-process level (a :class:`BoundedLocalStore` of
-    ``local_max_entries``/``local_max_bytes`` by default; see its module).
+    ``local_store`` is the in-process level: by default the repository's near
+    cache when it has one (``RedisConfig(near_cache=...)``: a coherent first
+    level, read before Redis; see :mod:`neuroglia.data.redis.cache.near`),
+    else a :class:`BoundedLocalStore` of ``local_max_entries``/``local_max_bytes``
+    for fail-safe copies (see its module).
     ``metrics`` receives the cache's figures (the repository's own when it has
     ``enable_metrics=True``, else one the cache creates).
 
@@ -132,11 +136,22 @@ class RedisCache:
         self._full_prefix = repository.config.key_prefix
         self._scripts = CacheScripts(repository)
         self._clock = clock or time.time
+        owned = metrics if metrics is not None else repository.metrics
+        self._instruments = CacheInstruments(owned if owned is not None else CacheMetrics("rediscache"), namespace)
+        if local_store is None:
+            # The repository's near cache, when it keeps this cache's reads, is the coherent first level.
+            local_store = near_cache_store(
+                getattr(repository, "near_cache", None),
+                self._full_prefix,
+                self._keys.entry_root,
+                self._instruments,
+                local_max_entries,
+                local_max_bytes,
+            )
         self._local: LocalStore = (
             local_store if local_store is not None else BoundedLocalStore(local_max_entries, local_max_bytes)
         )
-        owned = metrics if metrics is not None else repository.metrics
-        self._instruments = CacheInstruments(owned if owned is not None else CacheMetrics("rediscache"), namespace)
+        self._fail_safe_copy = fail_safe_copy(self._local)
         self._tasks = TaskTracker()
         self._flights: SingleFlight[_Outcome] = SingleFlight(self._tasks)
         self._refreshes: SingleFlight[None] = SingleFlight(self._tasks)
@@ -194,6 +209,8 @@ class RedisCache:
         The repository stays open.
         """
         self._closed = True
+        if isinstance(self._local, NearCacheLocalStore):
+            self._local.close()
         await self._tasks.close()
 
     async def drain_async(self) -> None:
@@ -448,7 +465,7 @@ class RedisCache:
             unavailable = exc
             instruments.redis_error("get")
             if opts.fail_safe:
-                copy = local.get(key)
+                copy = self._fail_safe_copy(key)
                 if copy is not None:
                     if copy.meta.is_fresh(now_ms):
                         self._count_hit(copy, local=True)
@@ -801,7 +818,7 @@ class RedisCache:
             entry = await self._read(entry_key)
         except CacheUnavailableError as exc:
             instruments.redis_error("get")
-            copy = local.get(key) if opts.fail_safe else None
+            copy = self._fail_safe_copy(key) if opts.fail_safe else None
             if copy is not None:
                 if copy.meta.is_fresh(now_ms):
                     self._count_hit(copy, local=True)
@@ -896,6 +913,8 @@ class RedisCache:
         self._flights.tag_removed(checked)
         self._refreshes.tag_removed(checked)
         deleted = await remove_tag(self._scripts, self._keys, checked, self._tag_batch)
+        # Again: a read that crossed the removal may have kept an entry it deleted.
+        self._local.remove_by_tag(checked)
         self._flights.tag_removed(checked)
         self._refreshes.tag_removed(checked)
         self._instruments.tag_invalidation(deleted)
@@ -913,6 +932,7 @@ class RedisCache:
         escape = self._repo.escape_pattern
         removed = await self._repo.delete_pattern_async(escape(self._keys.entry_root) + "*")
         await self._repo.delete_pattern_async(escape(self._keys.internal_root) + "*")
+        self._local.clear()  # again: a read that crossed the deletion may have kept an entry
         return removed
 
     # -- the decorator -----------------------------------------------------------------

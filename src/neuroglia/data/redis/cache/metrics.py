@@ -20,6 +20,12 @@ carries the label ``cache=<namespace>``::
     rediscache_tag_invalidations_total{cache}      remove_by_tag_async calls
     rediscache_tag_removed_entries_total{cache}    entries those calls deleted
     rediscache_redis_errors_total{cache, operation}  Redis unavailable during a cache call
+    rediscache_near_cache_hits_total{cache}        entries the near cache answered (the coherent
+                                                   first level, ``RedisConfig(near_cache=...)``)
+    rediscache_near_cache_removals_total{cache, reason}  near-cache entries of the cache dropped
+                                                   (reason: invalidated = changed in Redis,
+                                                   written = by this process, evicted = size
+                                                   bounds, expired, flushed)
 
 Factory runs are traced as OpenTelemetry spans named ``cache.factory`` (with
 ``cache.namespace``, ``cache.key`` and ``cache.outcome``) when
@@ -59,6 +65,11 @@ class CacheStatistics:
     tag_invalidations: int
     tag_removed_entries: int
     redis_errors: int
+    near_cache_hits: int = 0
+    near_cache_evictions: int = 0
+    """Near-cache entries of the cache dropped by its size bounds or their deadline."""
+    near_cache_invalidations: int = 0
+    """Near-cache entries of the cache dropped because they changed (in Redis or by this process)."""
 
     @property
     def hit_ratio(self) -> float:
@@ -67,7 +78,8 @@ class CacheStatistics:
         return self.hits / total if total else 0.0
 
 
-_STAT_SOURCES: dict[str, tuple[str, dict[str, str] | None]] = {
+# field -> (counter, labels it must have: a value, or one of several)
+_STAT_SOURCES: dict[str, tuple[str, dict[str, str | tuple[str, ...]] | None]] = {
     "hits": ("rediscache_hits_total", None),
     "misses": ("rediscache_misses_total", None),
     "stale_served": ("rediscache_stale_served_total", None),
@@ -80,7 +92,14 @@ _STAT_SOURCES: dict[str, tuple[str, dict[str, str] | None]] = {
     "tag_invalidations": ("rediscache_tag_invalidations_total", None),
     "tag_removed_entries": ("rediscache_tag_removed_entries_total", None),
     "redis_errors": ("rediscache_redis_errors_total", None),
+    "near_cache_hits": ("rediscache_near_cache_hits_total", None),
+    "near_cache_evictions": ("rediscache_near_cache_removals_total", {"reason": ("evicted", "expired")}),
+    "near_cache_invalidations": ("rediscache_near_cache_removals_total", {"reason": ("invalidated", "written")}),
 }
+
+
+def _matches(found: str | None, wanted: str | tuple[str, ...]) -> bool:
+    return found == wanted if isinstance(wanted, str) else found in wanted
 
 
 class CacheInstruments:
@@ -131,6 +150,16 @@ class CacheInstruments:
         self.metrics.increment_counter("rediscache_tag_invalidations_total", 1, self._labels)
         self.metrics.increment_counter("rediscache_tag_removed_entries_total", removed, self._labels)
 
+    def near_hit(self) -> None:
+        """The near cache answered for an entry."""
+        self.metrics.increment_counter("rediscache_near_cache_hits_total", 1, self._labels)
+
+    def near_removed(self, reason: str, count: int) -> None:
+        """``count`` near-cache entries of this cache were dropped, for ``reason``."""
+        self.metrics.increment_counter(
+            "rediscache_near_cache_removals_total", count, {**self._labels, "reason": reason}
+        )
+
     def redis_error(self, operation: str) -> None:
         """Redis was unavailable during ``operation``."""
         self._count("rediscache_redis_errors_total", operation=operation)
@@ -155,6 +184,6 @@ class CacheInstruments:
             if found.get("cache") != self.namespace:
                 continue
             for field, (wanted, subset) in _STAT_SOURCES.items():
-                if name == wanted and (subset is None or all(found.get(k) == v for k, v in subset.items())):
+                if name == wanted and (subset is None or all(_matches(found.get(k), v) for k, v in subset.items())):
                     totals[field] += int(value)
         return CacheStatistics(**totals)

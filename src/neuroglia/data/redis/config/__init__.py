@@ -6,7 +6,8 @@ parsed in :mod:`.url`, environment variables read by
 (retry, breaker, fallback) live in :mod:`neuroglia.data.redis.resilience`.
 """
 
+from .near_cache import NearCacheOptions
 from .pool import ConnectionPoolConfig
 from .redis_config import RedisConfig
 
-__all__ = ["ConnectionPoolConfig", "RedisConfig"]
+__all__ = ["ConnectionPoolConfig", "NearCacheOptions", "RedisConfig"]

@@ -3,7 +3,7 @@
 One table, :data:`VARIABLES`: the variable (after the prefix), where its
 value goes (a ``RedisConfig`` field, or a field of one of its nested
 settings: ``connection_pool``, ``retry_policy``, ``circuit_breaker``,
-``fallback``), and how it is parsed. ``docs/usage.md`` shows the same table.
+``fallback``, ``near_cache``), and how it is parsed. ``docs/usage.md`` shows the same table.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ __all__ = ["VARIABLES", "settings_from_env"]
 def _seconds_or_none(raw: str) -> float | None:
     """Seconds, or ``none``/``off`` for no bound."""
     return None if raw.strip().lower() in ("none", "off") else float(raw)
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated names (``"menu:,orders:"``)."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 # variable -> (where: "field" or "group.field", parser)
@@ -65,6 +70,14 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "MAX_VALUE_BYTES": ("envelope.max_value_bytes", int),
     "MAX_VALUE_RATIO": ("envelope.max_ratio", int),
     "COMPRESSION": ("envelope.compression", str),
+    "NEAR_CACHE": ("near_cache", parse_bool),
+    "NEAR_CACHE_MAX_ENTRIES": ("near_cache.max_entries", int),
+    "NEAR_CACHE_MAX_BYTES": ("near_cache.max_bytes", int),
+    "NEAR_CACHE_MAX_AGE": ("near_cache.max_age", _seconds_or_none),
+    "NEAR_CACHE_MODE": ("near_cache.mode", str),
+    "NEAR_CACHE_PREFIXES": ("near_cache.prefixes", _comma_list),
+    "NEAR_CACHE_COMMANDS": ("near_cache.commands", _comma_list),
+    "NEAR_CACHE_HEARTBEAT": ("near_cache.heartbeat_interval", _seconds_or_none),
 }
 
 

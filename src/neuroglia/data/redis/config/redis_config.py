@@ -23,6 +23,7 @@ from ..resilience.retry import RetryPolicy
 from ..serialization import SerializationStrategy, resolve_serializer
 from ..serialization.envelope import EnvelopePolicy
 from .checks import REDACTED, fail, field_default, positive
+from .near_cache import NearCacheOptions
 from .pool import ConnectionPoolConfig
 from .url import parse_url
 
@@ -52,6 +53,13 @@ class RedisConfig:
     in flight). ``protocol`` is ``2`` or ``3`` (RESP3, needed for push
     messages on the command connection; multiplexed transport only). Both can
     also be given in the URL (``?transport=redis-py&protocol=3``).
+
+    ``near_cache`` turns on the in-process level in front of Redis kept
+    coherent by server-assisted invalidation: ``True`` for the defaults, a
+    :class:`~neuroglia.data.redis.NearCacheOptions` or a dict of its fields.
+    On the multiplexed transport it needs RESP3 push messages, so
+    ``protocol`` becomes 3; the redis-py transport cannot carry it and is
+    refused (``docs/caching.md``).
 
     The password is never shown: ``repr``, ``str`` and :attr:`url` mask it.
     """
@@ -86,6 +94,7 @@ class RedisConfig:
     require_server: bool = False
     transport: TransportName = "multiplexed"
     protocol: int = 2
+    near_cache: NearCacheOptions | Mapping[str, Any] | bool | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -165,6 +174,7 @@ class RedisConfig:
         set_(self, "envelope", EnvelopePolicy.coerce(self.envelope))
         positive("operation_timeout", self.operation_timeout)
         self._check_transport()
+        self._check_near_cache()
         self._check_ssl()
         if not isinstance(self.key_prefix, str):
             raise fail("key_prefix", f"expected a str, got {type(self.key_prefix).__name__}")
@@ -210,6 +220,27 @@ class RedisConfig:
             raise fail("protocol", f"must be 2 (RESP2) or 3 (RESP3), got {protocol!r}")
         if protocol == 3 and self.transport == "redis-py" and self.scheme != "memory":
             raise fail("protocol", "3 (RESP3) needs transport='multiplexed'; the redis-py transport speaks RESP2")
+
+    def _check_near_cache(self) -> None:
+        options = NearCacheOptions.coerce(self.near_cache)
+        object.__setattr__(self, "near_cache", options)
+        if options is None or self.scheme == "memory":
+            return  # memory://: the in-process server reports writes itself (docs/caching.md)
+        if self.transport == "redis-py":
+            raise fail(
+                "near_cache",
+                "needs the multiplexed transport (transport='multiplexed'): its invalidations arrive as RESP3 "
+                "push messages on the tracked connection, which the redis-py transport does not carry",
+            )
+        if options.mode == "default" and self.pool.multiplexed_connections > 1:
+            raise fail(
+                "near_cache",
+                f"mode 'default' needs one shared connection (connection_pool.multiplexed_connections is "
+                f"{self.pool.multiplexed_connections}): Redis sends each invalidation only on the connection that "
+                "read the key, and the heartbeat proves one connection; use mode='broadcast' with several",
+            )
+        # Invalidations are RESP3 push messages; replies keep their RESP2 shapes.
+        object.__setattr__(self, "protocol", 3)
 
     def _check_ssl(self) -> None:
         # TLS verifies the server's certificate and host name unless the one
@@ -286,6 +317,12 @@ class RedisConfig:
         """The resolved envelope settings of the typed helpers."""
         assert isinstance(self.envelope, EnvelopePolicy)
         return self.envelope
+
+    @property
+    def near_cache_options(self) -> NearCacheOptions | None:
+        """The resolved near cache settings (``None``: off)."""
+        assert self.near_cache is None or isinstance(self.near_cache, NearCacheOptions)
+        return self.near_cache
 
     @property
     def retry(self) -> RetryPolicy:

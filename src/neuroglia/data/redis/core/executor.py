@@ -29,6 +29,7 @@ from ..exceptions import (
     Delivery,
     PoolExhaustedError,
 )
+from ..nearcache import Fetch
 from ..observability.metrics import CacheMetrics
 from ..resilience.breaker import CircuitBreakerPolicy
 from ..resilience.fallback import LastKnownGood
@@ -120,8 +121,13 @@ class Executor:
         """The repository closed its transport: what is in flight fails for that reason, not the server's."""
         self._generation += 1
 
-    async def run(self, cmd: Command[T]) -> T:
-        """Run one command and return its parsed reply (see the module docstring)."""
+    async def run(self, cmd: Command[T], fetch: Fetch | None = None) -> T:
+        """Run one command and return its parsed reply (see the module docstring).
+
+        ``fetch`` (the near cache's) sends the command as its batch instead
+        (the read and its keys' ``PTTL``) and builds the command's raw reply
+        from the batch's replies; everything else is the command's own.
+        """
         args = cmd.args
         if not args:
             return cmd.parse(None)
@@ -141,15 +147,15 @@ class Executor:
         deadline = None if timeout is None or cmd.block == 0 else loop.time() + timeout + (cmd.block or 0.0)
         # A single command's transport enforces the deadline itself; blocking
         # commands and batches get a timer here.
-        plain = cmd.block is None and cmd.batch is None
+        plain = cmd.block is None and cmd.batch is None and fetch is None
         attempt = 0
         while True:
             try:
                 if deadline is None or plain:
-                    reply = await _send(transport, cmd, deadline)
+                    reply = await _send(transport, cmd, deadline, fetch)
                 else:
                     async with asyncio.timeout_at(deadline):
-                        reply = await _send(transport, cmd, None)
+                        reply = await _send(transport, cmd, None, fetch)
             except Exception as exc:
                 error = _library_error(exc, cmd, timeout, deadline, loop.time())
                 attempt += 1
@@ -255,10 +261,12 @@ class Executor:
             error = cause = None  # type: ignore[assignment]
 
 
-async def _send(transport: Transport, cmd: Command[Any], deadline: float | None) -> Any:
+async def _send(transport: Transport, cmd: Command[Any], deadline: float | None, fetch: Fetch | None = None) -> Any:
     task = asyncio.current_task()
     cancels = task.cancelling() if task is not None else 0
     try:
+        if fetch is not None:
+            return fetch.finish(await transport.execute_many(fetch.commands, transaction=False))
         if cmd.batch is not None:
             return await transport.execute_many(cmd.batch, transaction=cmd.args[0] == "MULTI")
         if cmd.block is None:

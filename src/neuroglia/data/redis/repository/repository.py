@@ -22,16 +22,19 @@ from ..config import RedisConfig
 from ..core.arguments import Arguments
 from ..core.executor import Executor
 from ..core.keys import build_key, build_pattern, escape_pattern
+from ..core.near_executor import NearCachingExecutor
 from ..core.probe import RecoveryProbe
 from ..core.replies import Replies
 from ..core.scripts import Script
 from ..exceptions import ConfigurationError, InvalidArgumentError, TransactionAbortedError
+from ..nearcache import NearCache
 from ..observability.metrics import CacheMetrics
 from ..resilience.breaker import CircuitBreakerPolicy, CircuitState
 from ..resilience.fallback import FallbackPolicy, LastKnownGood
 from ..serialization import SerializationStrategy
 from ..serialization.envelope import EnvelopeSerializer
 from ..transport import PoolStats, Transport, build_transport
+from .near_reads import install_near_reads
 from .optimistic import Watch, watching
 from .pipeline import Pipeline
 from .pool_info import ConnectionPoolInfo
@@ -96,15 +99,23 @@ class RedisRepository(
         if metrics is not None and breaker is not None:
             breaker.add_listener(self._on_breaker_change)
         fallback = self._config.fallback
-        self._executor = Executor(
-            self._current_transport,
-            retry=self._config.retry,
-            timeout=self._config.operation_timeout,
-            breaker=breaker,
-            metrics=metrics,
-            fallback=LastKnownGood(fallback) if isinstance(fallback, FallbackPolicy) else None,
+        near_options = self._config.near_cache_options
+        self._near = NearCache(near_options, key_prefix=prefix, metrics=metrics) if near_options is not None else None
+        settings: dict[str, Any] = {
+            "retry": self._config.retry,
+            "timeout": self._config.operation_timeout,
+            "breaker": breaker,
+            "metrics": metrics,
+            "fallback": LastKnownGood(fallback) if isinstance(fallback, FallbackPolicy) else None,
+        }
+        self._executor = (
+            NearCachingExecutor(self._current_transport, near=self._near, **settings)
+            if self._near is not None
+            else Executor(self._current_transport, **settings)
         )
         self._run = self._executor.run
+        if self._near is not None:
+            install_near_reads(self, RedisRepository)
         # While the breaker is open, recovery follows the server, not a timer.
         self._probe = RecoveryProbe(breaker, self._current_transport) if breaker is not None else None
 
@@ -136,6 +147,15 @@ class RedisRepository(
         return self._executor.metrics
 
     @property
+    def near_cache(self) -> NearCache | None:
+        """The in-process level in front of Redis (``None`` unless ``near_cache`` is configured).
+
+        Its ``statistics()`` give hits, misses, evictions, invalidations and
+        flushes; see ``docs/caching.md``.
+        """
+        return self._near
+
+    @property
     def circuit_breaker(self) -> CircuitBreakerPolicy | None:
         """The repository's own breaker (``None`` when turned off)."""
         return self._executor.breaker
@@ -165,6 +185,9 @@ class RedisRepository(
                 "to refuse it"
             )
         transport = self._injected_transport or self._closed_transport or build_transport(self._config)
+        if self._near is not None:
+            # Before any command is sent on it: every read it keeps must be tracked.
+            self._near.attach(transport)
         self._transport = transport
         self._state = _State.OPEN
         return transport
@@ -185,6 +208,8 @@ class RedisRepository(
         transport, self._transport = self._transport or self._closed_transport, None
         self._state = _State.IDLE
         self._executor.disconnected()
+        if self._near is not None:
+            await self._near.detach()
         if transport is not None and transport is not self._injected_transport:
             self._closed_transport = transport
             await transport.close()

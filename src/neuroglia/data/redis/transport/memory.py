@@ -9,12 +9,24 @@ MEMORY USAGE everywhere, Lua's libraries and number conversion), and the
 pool is bounded as a server's is. The contract suite and a differential
 test hold it to the real server's answers; ``docs/usage.md`` lists what
 still differs.
+
+fakeredis has no ``CLIENT TRACKING``: instead, every key fakeredis
+changes in a database (it tells its ``WATCH`` machinery of each one, scripts
+and expirations on access included) is reported to the push handlers
+registered on any transport of that in-process server, as the invalidation
+message Redis would push, while the command runs; commands that empty a
+database report every key. That is what keeps a near cache over
+``memory://`` coherent. (Should a fakeredis version lack that hook, the
+keys a command names are reported after it runs, and a script reports every
+key.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rex
@@ -22,6 +34,7 @@ from redis import exceptions as rex
 from ..config import RedisConfig
 from ..exceptions import ConfigurationError
 from .contract import Args
+from .invalidation import FLUSHING_COMMANDS, invalidation_message, written_keys
 from .redis_py import NotSentError, RedisPyTransport
 
 __all__ = ["MemoryTransport", "build_memory_transport"]
@@ -31,6 +44,41 @@ __all__ = ["MemoryTransport", "build_memory_transport"]
 # data (``memory://orders``). Unnamed ``memory://`` gets a private server. Weak
 # values: a server lives as long as some repository's client refers to it.
 _memory_servers: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+# The push handlers of each in-process server, shared by all its transports
+# (a write through one repository reaches the near cache of another).
+_push_handlers: weakref.WeakKeyDictionary[Any, list[Callable[[list[Any]], None]]] = weakref.WeakKeyDictionary()
+_log = logging.getLogger("neuroglia.data.redis")
+_SCRIPTS = frozenset({"EVAL", "EVALSHA", "FCALL"})
+_HandlerList = list[Callable[[list[Any]], None]]
+
+
+def _publish(handlers: _HandlerList, message: list[Any]) -> None:
+    for handler in list(handlers):
+        try:
+            handler(message)
+        except Exception:
+            _log.exception("neuroglia-redis: a push message handler failed")
+
+
+def _observe(server: Any, db: int, handlers: _HandlerList) -> bool:
+    """Report each key fakeredis changes in database ``db`` to ``handlers``; ``False`` if it cannot be observed."""
+    database = server.dbs[db]
+    if getattr(database, "_neuroglia_push_handlers", None) is handlers:
+        return True
+    notify = getattr(database, "notify_watch", None)
+    if not callable(notify):
+        return False
+
+    def notify_watch(key: bytes) -> None:
+        notify(key)
+        if handlers:
+            _publish(handlers, [b"invalidate", [key]])
+
+    database.notify_watch = notify_watch
+    database._neuroglia_push_handlers = handlers
+    return True
 
 
 def build_memory_transport(config: RedisConfig) -> MemoryTransport:
@@ -52,7 +100,13 @@ def build_memory_transport(config: RedisConfig) -> MemoryTransport:
     client = fakeredis.FakeAsyncRedis(
         server=server, db=config.db, decode_responses=False, protocol=2, connection_class=MemoryConnection
     )
-    return MemoryTransport(client, config.pool.max_connections, config.pool.pool_timeout)
+    handlers = _push_handlers.get(server)
+    if handlers is None:
+        handlers = _push_handlers[server] = []
+    observed = _observe(server, config.db or 0, handlers)
+    return MemoryTransport(
+        client, config.pool.max_connections, config.pool.pool_timeout, push_handlers=handlers, observed=observed
+    )
 
 
 class MemoryTransport(RedisPyTransport):
@@ -63,6 +117,67 @@ class MemoryTransport(RedisPyTransport):
     ``pool_timeout`` and then fails with
     :class:`~neuroglia.data.redis.PoolExhaustedError`, as on a real server.
     """
+
+    def __init__(
+        self,
+        client: Any,
+        max_connections: int,
+        pool_timeout: float | None = None,
+        *,
+        push_handlers: _HandlerList | None = None,
+        observed: bool = False,
+    ) -> None:
+        super().__init__(client, max_connections, pool_timeout)
+        self._push_handlers = push_handlers if push_handlers is not None else []
+        self._observed = observed
+
+    # -- invalidation messages, as a tracking Redis would push them ---------------
+
+    def add_push_handler(self, handler: Callable[[list[Any]], None]) -> None:
+        """Call ``handler`` with ``[b"invalidate", [key, ...]]`` for each key any transport of this server changes.
+
+        ``None`` instead of the list means every key (``FLUSHDB``); reads
+        report nothing. Handlers run inside the command: they must be quick;
+        an exception is logged.
+        """
+        self._push_handlers.append(handler)
+
+    def remove_push_handler(self, handler: Callable[[list[Any]], None]) -> None:
+        """Stop calling ``handler`` (no error if it was not registered)."""
+        if handler in self._push_handlers:
+            self._push_handlers.remove(handler)
+
+    def _announce(self, args: Args) -> None:
+        name = str(args[0]).upper()
+        if name in FLUSHING_COMMANDS:
+            _publish(self._push_handlers, invalidation_message(None))
+        elif not self._observed:
+            keys = None if name in _SCRIPTS else written_keys(args)
+            if keys != ():
+                _publish(self._push_handlers, invalidation_message(keys))
+
+    async def execute(self, args: Args, deadline: float | None = None) -> Any:
+        if not self._push_handlers:
+            return await super().execute(args, deadline)
+        try:
+            return await super().execute(args, deadline)
+        finally:
+            self._announce(args)  # failed too: it may have applied
+
+    async def execute_blocking(self, args: Args, timeout: float) -> Any:
+        try:
+            return await super().execute_blocking(args, timeout)
+        finally:
+            self._announce(args)
+
+    async def execute_many(self, commands: Sequence[Args], *, transaction: bool) -> list[Any]:
+        try:
+            return await super().execute_many(commands, transaction=transaction)
+        finally:
+            for args in commands:
+                self._announce(args)
+
+    # -- the pool bound ----------------------------------------------------------------
 
     async def _borrow(self, deadline: float | None = None) -> None:
         """Take one of the pool's connections, waiting up to the pool timeout (and the deadline)."""

@@ -6,7 +6,8 @@ page's cache-aside code every request goes to the database; with
 :class:`~neuroglia.data.redis.RedisCache` one does. Then a menu board with
 fail-safe on keeps answering through a simulated Redis outage (the run's
 in-process fault injector; the server is never touched), with a stale menu
-while the database is down too, and recovers.
+while the database is down too, and recovers. Last, the near cache
+(:mod:`.near_cache`): reads answered in the process, kept right by Redis.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from ...cache import CacheResult, RedisCache
 from ...exceptions import CacheUnavailableError
 from ..context import DemoContext
+from .near_cache import near_cache_part
 
 __all__ = ["caching_section"]
 
@@ -56,9 +58,10 @@ def _ms(seconds: float) -> str:
 
 
 async def caching_section(ctx: DemoContext) -> None:
-    """Stampede protection across instances, then fail-safe through an outage."""
+    """Stampede protection across instances, fail-safe through an outage, then the near cache."""
     await _stampede(ctx)
     await _outage(ctx)
+    await near_cache_part(ctx)
 
 
 async def _stampede(ctx: DemoContext) -> None:
