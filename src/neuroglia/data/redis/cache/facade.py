@@ -160,7 +160,8 @@ class RedisCache:
         self._id = os.urandom(8).hex()
         self._tokens = itertools.count(1)
         self._lease = DistributedLease(repository, self._scripts, self._keys, self._id)
-        self._random: Callable[[], float] = random.random
+        # Its own generator: early refresh never disturbs the application's global random state.
+        self._random: Callable[[], float] = random.Random().random
         self._memo: dict[tuple[Any, ...], tuple[CacheOptions, CacheOptions]] = {}
         self._closed = False
 

@@ -104,6 +104,7 @@ class Redlock(LeaseLock):
         self._quorum = len(repos) // 2 + 1
         self._drift_factor = float(clock_drift_factor)
         self._retry_delay = to_seconds(retry_delay, "retry_delay")
+        self._jitter = random.Random()  # retry delays never touch the application's global random state
         self._server_timeout = (
             min(1.0, max(0.05, self._lease / 10))
             if server_timeout is None
@@ -169,7 +170,7 @@ class Redlock(LeaseLock):
             acquisition.token = self._runtime.new_token()
             if not blocking:
                 return False
-            delay = random.uniform(self._retry_delay / 2, self._retry_delay)
+            delay = self._jitter.uniform(self._retry_delay / 2, self._retry_delay)
             if loop.time() + delay >= deadline:
                 return False
             await asyncio.sleep(delay)

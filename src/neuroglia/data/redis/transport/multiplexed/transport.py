@@ -79,10 +79,14 @@ class SessionHook:
     connections: set[int] = field(default_factory=set)
 
 
+# Connect backoff jitter from a generator of its own, not the application's global random state.
+_jitter = random.Random()
+
+
 def _backoff(failures: int) -> float:
     """Seconds before the next connect attempt after ``failures`` consecutive failed ones."""
     base = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** (failures - 1))
-    return base * (0.5 + 0.5 * random.random())  # full jitter on the upper half: no synchronized retries
+    return base * (0.5 + 0.5 * _jitter.random())  # full jitter on the upper half: no synchronized retries
 
 
 class MultiplexedTransport:
