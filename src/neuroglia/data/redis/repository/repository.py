@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -321,8 +322,13 @@ class RedisRepository(
             raise InvalidArgumentError(f"retries must be >= 0, got {retries!r}")
         for attempt in range(attempts):
             async with self.watch(*watched) as watch:
+                outcome = work(watch)
+                if not inspect.isawaitable(outcome):
+                    raise InvalidArgumentError(
+                        f"work must be an async function taking the Watch; it returned {type(outcome).__name__}"
+                    )
                 try:
-                    return await work(watch)
+                    return await outcome
                 except TransactionAbortedError:
                     if attempt + 1 == attempts:
                         raise

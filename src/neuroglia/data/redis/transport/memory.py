@@ -29,13 +29,11 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis import exceptions as rex
-
 from ..config import RedisConfig
 from ..exceptions import ConfigurationError
 from .contract import Args
 from .invalidation import FLUSHING_COMMANDS, invalidation_message, written_keys
-from .redis_py import NotSentError, RedisPyTransport
+from .redis_py import RedisPyTransport
 
 __all__ = ["MemoryTransport", "build_memory_transport"]
 
@@ -181,19 +179,7 @@ class MemoryTransport(RedisPyTransport):
 
     async def _borrow(self, deadline: float | None = None) -> None:
         """Take one of the pool's connections, waiting up to the pool timeout (and the deadline)."""
-        slots = self._slots
-        if not slots.locked():
-            await slots.acquire()  # free: returns at once
-            return
-        wait = self._pool_timeout
-        if deadline is not None:
-            left = deadline - asyncio.get_running_loop().time()
-            wait = left if wait is None else min(wait, left)
-        try:
-            async with asyncio.timeout(wait):
-                await slots.acquire()
-        except TimeoutError:
-            raise NotSentError(rex.ConnectionError("No connection available.")) from None
+        await self._take_slot(deadline)
 
     async def _execute_one(self, args: Args, deadline: float | None = None) -> Any:
         await self._borrow(deadline)

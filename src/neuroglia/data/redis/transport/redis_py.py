@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -42,6 +41,7 @@ from ..exceptions import (
     PoolExhaustedError,
 )
 from .contract import Args, PoolStats
+from .diagnosis import AUTH_PREFIXES, UNAVAILABLE_PREFIXES, describe_tls, missing_permission, tls_failure
 
 __all__ = ["NotSentError", "RedisPySession", "RedisPyTransport", "build_redis_py_transport", "classify_error"]
 
@@ -59,8 +59,6 @@ class NotSentError(Exception):
         self.error = error
 
 
-# Server error prefixes that mean "cannot serve now" rather than "bad command".
-_UNAVAILABLE_PREFIXES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
 # redis-py's parser strips those codes from the message and raises these
 # classes instead (LOADING even becomes a ConnectionError): test the type too.
 _UNAVAILABLE_CLASSES: tuple[type[Exception], ...] = (
@@ -75,54 +73,10 @@ def _cannot_serve_now(exc: BaseException) -> bool:
     """Whether the server refused the command, unrun, because of its state (LOADING, READONLY...)."""
     if isinstance(exc, _UNAVAILABLE_CLASSES):
         return True
-    return isinstance(exc, rex.ResponseError) and str(exc).startswith(_UNAVAILABLE_PREFIXES)
+    return isinstance(exc, rex.ResponseError) and str(exc).startswith(UNAVAILABLE_PREFIXES)
 
 
-_AUTH_PREFIXES = ("WRONGPASS", "NOAUTH", "invalid username-password", "invalid password")
-_NOPERM_COMMAND = re.compile(r"permissions to run the '([^']+)' command")
 _log = logging.getLogger("neuroglia.data.redis")
-
-
-def _missing_permission(message: str) -> str | None:
-    """What an ACL denial says the user lacks, in ACL syntax where possible."""
-    found = _NOPERM_COMMAND.search(message)
-    if found:
-        return "+" + found.group(1)
-    if "one of the keys" in message:
-        return "~<key pattern>"
-    if "one of the channels" in message:
-        return "&<channel>"
-    return None
-
-
-def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind a connection failure (redis-py chains it implicitly)."""
-    current: BaseException | None = exc
-    for _ in range(8):
-        if current is None:
-            return None
-        if isinstance(current, ssl.SSLError):
-            # A TLS stream cut short is the network's doing, not a refusal.
-            if isinstance(current, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
-                return None
-            return current
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _describe_tls(error: ssl.SSLError) -> str:
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return (
-            f"TLS certificate verification failed: {error.verify_message or error.reason}. "
-            "The server's certificate must be signed by a CA in ssl_ca_certs (or the system store) "
-            "and name the host connected to"
-        )
-    reason = str(error.reason or error)
-    if "CERTIFICATE_REQUIRED" in reason:
-        return f"TLS handshake failed: the server requires a client certificate (ssl_certfile/ssl_keyfile) ({reason})"
-    if any(code in reason for code in ("BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_UNKNOWN", "DECRYPT_ERROR")):
-        return f"TLS handshake failed: the server refused the client certificate ({reason})"
-    return f"TLS handshake failed: {reason}"
 
 
 def classify_error(exc: BaseException, command: str) -> CacheException | None:
@@ -152,12 +106,12 @@ def _classify(exc: BaseException, command: str) -> CacheException | None:
     message = str(exc)
     where = f"{command}: " if command else ""
     if isinstance(exc, rex.AuthenticationError | rex.AuthenticationWrongNumberOfArgsError) or (
-        isinstance(exc, rex.ResponseError) and message.startswith(_AUTH_PREFIXES)
+        isinstance(exc, rex.ResponseError) and message.startswith(AUTH_PREFIXES)
     ):
         return CacheAuthenticationError(f"{where}authentication failed: {message}")
     in_script = isinstance(exc, rex.ResponseError) and "The user executing the script can't" in message
     if isinstance(exc, rex.NoPermissionError) or message.startswith("NOPERM") or in_script:
-        permission = _missing_permission(message)
+        permission = missing_permission(message)
         shown = message if message.startswith("NOPERM") or in_script else f"NOPERM {message}"
         missing = f" (missing permission: {permission})" if permission else ""
         return CachePermissionError(f"{where}permission denied by an ACL rule{missing}: {shown}", permission=permission)
@@ -167,9 +121,9 @@ def _classify(exc: BaseException, command: str) -> CacheException | None:
             f"{where}a key, field or value is not valid Unicode text ({exc.reason} at position {exc.start}); "
             "nothing was sent"
         ).with_delivery(Delivery.NOT_SENT)
-    tls = _tls_failure(exc) if isinstance(exc, rex.ConnectionError | OSError) else None
+    tls = tls_failure(exc) if isinstance(exc, rex.ConnectionError | OSError) else None
     if tls is not None:
-        return CacheTLSError(f"{where}{_describe_tls(tls)}")
+        return CacheTLSError(f"{where}{describe_tls(tls)}")
     if isinstance(exc, rex.TimeoutError | TimeoutError):
         return CacheTimeoutError(f"{where}timed out{': ' + message if message else ''}")
     if _cannot_serve_now(exc):
@@ -232,6 +186,22 @@ class RedisPyTransport:
         self._epoch = 0
         self._lent: dict[int, int] = {}
 
+    async def _take_slot(self, deadline: float | None) -> None:
+        """Take one of the pool's slots, waiting up to the pool timeout (and the deadline)."""
+        slots = self._slots
+        if not slots.locked():
+            await slots.acquire()  # free: returns at once
+            return
+        wait = self._pool_timeout
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
+            wait = left if wait is None else min(wait, left)
+        try:
+            async with asyncio.timeout(wait):
+                await slots.acquire()
+        except TimeoutError:
+            raise NotSentError(rex.ConnectionError("No connection available.")) from None
+
     async def _acquire(self, deadline: float | None = None) -> Any:
         """Borrow a connection, waiting up to the pool timeout when all are busy.
 
@@ -241,19 +211,7 @@ class RedisPyTransport:
         # The epoch when the command asked: a connection it gets after a
         # close() that began meanwhile belongs to the closed epoch.
         epoch = self._epoch
-        slots = self._slots
-        if slots.locked():
-            wait = self._pool_timeout
-            if deadline is not None:
-                left = deadline - asyncio.get_running_loop().time()
-                wait = left if wait is None else min(wait, left)
-            try:
-                async with asyncio.timeout(wait):
-                    await slots.acquire()
-            except TimeoutError:
-                raise NotSentError(rex.ConnectionError("No connection available.")) from None
-        else:
-            await slots.acquire()  # free slot: returns at once
+        await self._take_slot(deadline)
         try:
             conn = await self._reuse()
             if conn is None:
@@ -266,7 +224,7 @@ class RedisPyTransport:
             self._lent[id(conn)] = epoch
             return conn
         except BaseException as exc:
-            slots.release()
+            self._slots.release()
             if isinstance(exc, Exception):
                 raise NotSentError(exc) from exc
             raise

@@ -15,9 +15,7 @@ includes an argument of a command: values and passwords stay out of errors.
 from __future__ import annotations
 
 import os
-import re
 import socket
-import ssl
 
 from neuroglia.data.redis.exceptions import (
     CacheAuthenticationError,
@@ -30,31 +28,14 @@ from neuroglia.data.redis.exceptions import (
     Delivery,
 )
 
+from ..diagnosis import AUTH_PREFIXES, UNAVAILABLE_PREFIXES, describe_tls, missing_permission, tls_failure
+
 __all__ = [
     "connection_error",
-    "describe_tls",
     "server_error",
-    "tls_failure",
 ]
 
-# Error codes that mean "cannot serve now" rather than "bad command": the
-# command did not run and another try (later, or elsewhere) may succeed.
-_UNAVAILABLE_PREFIXES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
-_AUTH_PREFIXES = ("WRONGPASS", "NOAUTH", "invalid username-password", "invalid password")
-_NOPERM_COMMAND = re.compile(r"permissions to run the '([^']+)' command")
 _SCRIPT_DENIED = "The user executing the script can't"
-
-
-def _missing_permission(message: str) -> str | None:
-    """What an ACL denial says the user lacks, in ACL syntax where possible."""
-    found = _NOPERM_COMMAND.search(message)
-    if found:
-        return "+" + found.group(1)
-    if "one of the keys" in message:
-        return "~<key pattern>"
-    if "one of the channels" in message:
-        return "&<channel>"
-    return None
 
 
 def server_error(message: str, command: str) -> CacheException:
@@ -68,51 +49,17 @@ def server_error(message: str, command: str) -> CacheException:
     # keep the specific ones (WRONGTYPE, NOSCRIPT, READONLY...).
     text = message[4:] if message.startswith("ERR ") else message
     error: CacheException
-    if text.startswith(_AUTH_PREFIXES):
+    if text.startswith(AUTH_PREFIXES):
         error = CacheAuthenticationError(f"{where}authentication failed: {text}")
     elif text.startswith("NOPERM") or _SCRIPT_DENIED in text:
-        permission = _missing_permission(text)
+        permission = missing_permission(text)
         missing = f" (missing permission: {permission})" if permission else ""
         error = CachePermissionError(f"{where}permission denied by an ACL rule{missing}: {text}", permission=permission)
-    elif text.startswith(_UNAVAILABLE_PREFIXES):
+    elif text.startswith(UNAVAILABLE_PREFIXES):
         error = CacheUnavailableError(f"{where}Redis cannot serve now: {text}")
     else:
         error = CacheCommandError(f"{where}{text}")
     return error.with_delivery(Delivery.NOT_APPLIED)
-
-
-def tls_failure(exc: BaseException | None) -> ssl.SSLError | None:
-    """The TLS refusal behind a connection failure, if that is what it was.
-
-    A TLS stream cut short (EOF, zero return, a system call error) is the
-    network's doing, not a refusal, and maps like any reset.
-    """
-    current = exc
-    for _ in range(8):
-        if current is None:
-            return None
-        if isinstance(current, ssl.SSLError):
-            if isinstance(current, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
-                return None
-            return current
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def describe_tls(error: ssl.SSLError) -> str:
-    """A sentence an operator can act on for a refused TLS handshake."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return (
-            f"TLS certificate verification failed: {error.verify_message or error.reason}. "
-            "The server's certificate must be signed by a CA in ssl_ca_certs (or the system store) "
-            "and name the host connected to"
-        )
-    reason = str(error.reason or error)
-    if "CERTIFICATE_REQUIRED" in reason:
-        return f"TLS handshake failed: the server requires a client certificate (ssl_certfile/ssl_keyfile) ({reason})"
-    if any(code in reason for code in ("BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_UNKNOWN", "DECRYPT_ERROR")):
-        return f"TLS handshake failed: the server refused the client certificate ({reason})"
-    return f"TLS handshake failed: {reason}"
 
 
 def connection_error(exc: BaseException | None, command: str, delivery: Delivery, *, where: str = "") -> CacheException:
