@@ -18,6 +18,12 @@ entry point (``-p no:neuroglia_redis`` turns it off). Its fixtures:
     database flushed before the test, disconnected after it.
 ``memory_redis_repository``
     A repository on a private ``memory://`` server (the embedded backend).
+``sentinel_group`` (module)
+    A started :class:`SentinelGroup` (one primary, one replica, three
+    sentinels on free ports); its ``url`` is a ``redis+sentinel://`` URL.
+    Module-scoped, since a failover test changes which server is primary;
+    a test that kills the primary should restart it
+    (``restart_killed()``) before it ends.
 ``fake_clock``
     A :class:`FakeClock`, for ``CircuitBreakerPolicy(clock=...)`` and any
     other injected monotonic clock.
@@ -39,9 +45,17 @@ from ..config import RedisConfig
 from ..repository import RedisRepository
 from .clock import FakeClock
 from .endpoint import RedisEndpoint
+from .sentinel import SentinelGroup
 from .server import RedisServer, redis_server_binary
 
-__all__ = ["RedisEndpoint", "fake_clock", "memory_redis_repository", "redis_repository", "redis_server"]
+__all__ = [
+    "RedisEndpoint",
+    "fake_clock",
+    "memory_redis_repository",
+    "redis_repository",
+    "redis_server",
+    "sentinel_group",
+]
 
 
 TEST_URL_VARIABLE = "NEUROGLIA_REDIS_TEST_URL"
@@ -131,6 +145,15 @@ async def memory_redis_repository() -> AsyncIterator[RedisRepository]:
         yield repo
     finally:
         await repo.disconnect()
+
+
+@pytest.fixture(scope="module")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """A local Sentinel group for the module: one primary, one replica, three sentinels."""
+    if redis_server_binary() is None:
+        pytest.skip(_NO_SERVER_REASON)
+    with SentinelGroup() as group:
+        yield group
 
 
 @pytest.fixture

@@ -86,7 +86,20 @@ class RedisServer:
         """Start the server and wait until it answers ``PING``."""
         if self._process is not None and self._process.poll() is None:
             return self
-        command = [
+        self._process = subprocess.Popen(self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start; log:\n{self._log_tail()}")
+            if self._answers():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer within {self.startup_timeout}s; log:\n{self._log_tail()}")
+
+    def _command(self) -> list[str]:
+        """The process's command line (a subclass may put a config file first, as a sentinel needs)."""
+        return [
             self.binary,
             "--port", str(self.port),
             "--bind", self.host,
@@ -97,16 +110,6 @@ class RedisServer:
             "--daemonize", "no",
             *self.args,
         ]  # fmt: skip
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start; log:\n{self._log_tail()}")
-            if self._answers():
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer within {self.startup_timeout}s; log:\n{self._log_tail()}")
 
     def _answers(self) -> bool:
         try:

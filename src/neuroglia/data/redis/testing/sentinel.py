@@ -1,0 +1,299 @@
+"""A local Sentinel group for tests: one primary, one replica, three sentinels, on free loopback ports.
+
+:class:`SentinelGroup` starts every process as a private ``redis-server``
+(without persistence, stopped by pid), the sentinels from config files in a
+temporary folder with short timings (``down-after-milliseconds`` 1000,
+``failover-timeout`` 3000), so a failover completes in a few seconds::
+
+    with SentinelGroup() as group:
+        repo = RedisRepository(RedisConfig(url=group.url))
+        group.kill_primary()
+        group.wait_for_failover()   # a sentinel reports the replica as primary, and it says so
+        group.restart_killed()      # the old primary comes back as a replica
+
+The helpers talk to the processes with a tiny blocking RESP client of their
+own, so they work from synchronous fixtures and from async tests alike.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from .server import RedisServer
+
+__all__ = ["SentinelGroup", "SentinelServer"]
+
+
+class SentinelServer(RedisServer):
+    """A ``redis-server --sentinel`` process monitoring one primary, from a config file of its own."""
+
+    def __init__(
+        self,
+        service_name: str,
+        primary: tuple[str, int],
+        *,
+        quorum: int = 2,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+        args: Sequence[str] = (),
+    ) -> None:
+        super().__init__(args=args)
+        # The sentinel rewrites this file as it learns the topology: it is written once, here.
+        self.config_path = Path(self._dir) / "sentinel.conf"
+        host, port = primary
+        self.config_path.write_text(
+            "sentinel resolve-hostnames no\n"
+            f"sentinel monitor {service_name} {host} {port} {quorum}\n"
+            f"sentinel down-after-milliseconds {service_name} {down_after_ms}\n"
+            f"sentinel failover-timeout {service_name} {failover_timeout_ms}\n"
+            f"sentinel parallel-syncs {service_name} 1\n"
+        )
+
+    def _command(self) -> list[str]:
+        return [self.binary, str(self.config_path), "--sentinel", *super()._command()[1:]]
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>`` (a sentinel has no databases)."""
+        return f"redis://{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"SentinelServer(port={self.port}, pid={self.pid})"
+
+
+class SentinelGroup:
+    """One primary, its replica and three sentinels, started together and stopped by pid.
+
+    ``url`` is the group's ``redis+sentinel://`` URL. The data servers keep
+    their ports across a kill and restart, so ``servers`` always holds both;
+    which one is the primary changes with each failover (see :meth:`primary`).
+    """
+
+    def __init__(
+        self,
+        service_name: str = "neuroglia",
+        *,
+        sentinels: int = 3,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+        args: Sequence[str] = (),
+    ) -> None:
+        if sentinels < 1:
+            raise ValueError("SentinelGroup needs at least one sentinel")
+        self.service_name = service_name
+        self.args = list(args)
+        self._down_after_ms = down_after_ms
+        self._failover_timeout_ms = failover_timeout_ms
+        self._sentinel_count = sentinels
+        # Diskless sync without its default 5 s wait for more replicas: a replica links up at once.
+        self.args = ["--repl-diskless-sync-delay", "0", *self.args]
+        first = RedisServer(args=self.args)
+        second = RedisServer(args=[*self.args, "--replicaof", first.host, str(first.port)])
+        self.servers: list[RedisServer] = [first, second]
+        self.sentinels: list[SentinelServer] = []
+        self._killed: RedisServer | None = None
+
+    # -- addresses ---------------------------------------------------------------------
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of every sentinel."""
+        return [(s.host, s.port) for s in self.sentinels]
+
+    @property
+    def url(self) -> str:
+        """``redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/<service_name>``."""
+        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinel_addresses)
+        return f"redis+sentinel://{hosts}/{self.service_name}"
+
+    def primary(self) -> RedisServer:
+        """The data server the sentinels currently report as the primary."""
+        host, port = self.primary_address()
+        for server in self.servers:
+            if server.port == port:
+                return server
+        raise RuntimeError(f"the sentinels report {host}:{port}, which is not one of the group's servers")
+
+    def primary_address(self) -> tuple[str, int]:
+        """The primary's address as the first answering sentinel reports it."""
+        for sentinel in self.sentinels:
+            try:
+                reply = command(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
+            except OSError:
+                continue
+            if isinstance(reply, list) and len(reply) == 2:
+                return reply[0].decode(), int(reply[1])
+        raise RuntimeError(f"no sentinel reports a primary for {self.service_name!r}")
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start the primary, the replica (waiting for its link) and the sentinels (waiting until they see it)."""
+        try:
+            primary, replica = self.servers
+            primary.start()
+            replica.start()
+            _wait(lambda: b"master_link_status:up" in _info(replica.port, "replication"), 10, "the replica to sync")
+            for _ in range(self._sentinel_count):
+                sentinel = SentinelServer(
+                    self.service_name,
+                    (primary.host, primary.port),
+                    down_after_ms=self._down_after_ms,
+                    failover_timeout_ms=self._failover_timeout_ms,
+                )
+                self.sentinels.append(sentinel)
+                sentinel.start()
+            _wait(self._sentinels_ready, 15, "the sentinels to discover the replica and each other")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _sentinels_ready(self) -> bool:
+        """Every sentinel knows the replica and the other sentinels: a failover can be voted."""
+        for sentinel in self.sentinels:
+            state = _fields(command(sentinel.port, "SENTINEL", "master", self.service_name))
+            if (
+                int(state.get(b"num-slaves", 0)) < 1
+                or int(state.get(b"num-other-sentinels", 0)) < len(self.sentinels) - 1
+            ):
+                return False
+        return True
+
+    def stop(self) -> None:
+        """Stop every process (sentinels first, so they do not react to the data servers stopping)."""
+        for sentinel in self.sentinels:
+            sentinel.stop()
+        for server in self.servers:
+            server.stop()
+
+    def close(self) -> None:
+        """Stop every process and remove their folders."""
+        for sentinel in self.sentinels:
+            sentinel.close()
+        for server in self.servers:
+            server.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- faults ------------------------------------------------------------------------
+
+    def kill_primary(self) -> RedisServer:
+        """Kill the current primary abruptly (SIGKILL); returns it (see :meth:`restart_killed`)."""
+        server = self.primary()
+        server.kill()
+        self._killed = server
+        return server
+
+    def wait_for_failover(self, timeout: float = 30.0) -> tuple[str, int]:
+        """Wait until every sentinel reports a primary other than the killed one, and it answers ``ROLE`` master.
+
+        Returns the new primary's address.
+        """
+        killed = self._killed
+        if killed is None:
+            raise RuntimeError("wait_for_failover() follows kill_primary()")
+        found: list[tuple[str, int]] = []
+
+        def promoted() -> bool:
+            addresses = set()
+            for sentinel in self.sentinels:
+                reply = command(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
+                addresses.add((reply[0].decode(), int(reply[1])))
+            if len(addresses) != 1:
+                return False
+            (address,) = addresses
+            if address[1] == killed.port:
+                return False
+            role = command(address[1], "ROLE")
+            if not (isinstance(role, list) and role and role[0] == b"master"):
+                return False
+            found[:] = [address]
+            return True
+
+        _wait(promoted, timeout, "the sentinels to promote the replica")
+        return found[0]
+
+    def restart_killed(self, timeout: float = 15.0) -> RedisServer:
+        """Start the killed server again, as a replica of the current primary; waits for its link."""
+        server = self._killed
+        if server is None:
+            raise RuntimeError("restart_killed() follows kill_primary()")
+        host, port = self.primary_address()
+        server.args = [*self.args, "--replicaof", host, str(port)]
+        server.start()
+        self._killed = None
+        _wait(lambda: b"master_link_status:up" in _info(server.port, "replication"), timeout, "the old primary to sync")
+        return server
+
+    def __repr__(self) -> str:
+        return f"SentinelGroup({self.service_name!r}, servers={self.servers!r}, sentinels={self.sentinels!r})"
+
+
+# -- a tiny blocking RESP client for the helpers ----------------------------------------
+
+
+def command(port: int, *args: str, host: str = "127.0.0.1", timeout: float = 1.0) -> Any:
+    """Send one command to ``host:port`` and return its reply (RESP2; error replies raise ``RuntimeError``)."""
+    payload = b"".join([f"*{len(args)}\r\n".encode(), *(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)])
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        reader = sock.makefile("rb")
+        return _read(reader)
+
+
+def _read(reader: Any) -> Any:
+    line: bytes = reader.readline()
+    if not line:
+        raise ConnectionError("the server closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RuntimeError(rest.decode(errors="replace"))
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else reader.read(size + 2)[:-2]
+    if kind == b"*":
+        size = int(rest)
+        return None if size < 0 else [_read(reader) for _ in range(size)]
+    raise RuntimeError(f"unexpected reply {line!r}")
+
+
+def _info(port: int, section: str) -> bytes:
+    try:
+        reply = command(port, "INFO", section)
+    except (OSError, RuntimeError):
+        return b""
+    return reply if isinstance(reply, bytes) else b""
+
+
+def _fields(reply: Any) -> dict[bytes, bytes]:
+    items = list(reply) if isinstance(reply, list) else []
+    return dict(zip(items[::2], items[1::2], strict=False))
+
+
+def _wait(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except (OSError, RuntimeError) as exc:  # a process not answering yet
+            last = exc
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}" + (f" (last error: {last})" if last else ""))
