@@ -79,8 +79,10 @@ class Tracker:
         """Start tracking on ``transport``; refuses a transport that cannot deliver invalidations."""
         from ..transport.memory import MemoryTransport
         from ..transport.multiplexed import MultiplexedTransport
+        from ..transport.sentinel import SentinelTransport
 
-        if isinstance(transport, MultiplexedTransport):
+        # The sentinel transport carries the hook to each new primary after a failover.
+        if isinstance(transport, MultiplexedTransport | SentinelTransport):
             if transport.settings.protocol != 3:
                 raise ConfigurationError(
                     "near_cache: the multiplexed transport must speak RESP3 (protocol=3) to receive invalidations"
@@ -104,7 +106,7 @@ class Tracker:
             return tracker
         raise ConfigurationError(
             f"near_cache: the transport {type(transport).__name__} cannot deliver invalidations; the near cache "
-            "needs the multiplexed transport (redis://, rediss://, unix://) or memory://"
+            "needs the multiplexed transport (redis://, rediss://, unix://, redis+sentinel://) or memory://"
         )
 
     # -- the session hook's news ---------------------------------------------------------

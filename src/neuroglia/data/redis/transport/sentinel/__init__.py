@@ -1,0 +1,52 @@
+"""Redis Sentinel: the current primary found through the sentinels, followed across failovers.
+
+:class:`SentinelTransport` implements the transport contract
+(:mod:`neuroglia.data.redis.transport.contract`) for
+``redis+sentinel://`` and ``rediss+sentinel://`` URLs: it asks the sentinels
+for the service's primary, confirms it with ``ROLE``, and sends commands
+there over a :class:`~neuroglia.data.redis.transport.multiplexed.MultiplexedTransport`.
+On a failover it moves to the new primary without the caller doing anything
+(see :mod:`.transport`, and ``docs/scale-out.md``).
+
+Modules: :mod:`.resolver` (asking the sentinels), :mod:`.watcher`
+(``+switch-master``), :mod:`.hooks` (push handlers and session hooks carried
+across failovers), :mod:`.replicas` (``read_from``) and :mod:`.transport`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .replicas import READ_FROM, REPLICA_COMMANDS
+from .resolver import Address, SentinelResolver
+from .transport import SentinelTransport
+
+if TYPE_CHECKING:
+    from ...config import RedisConfig
+
+__all__ = [
+    "READ_FROM",
+    "REPLICA_COMMANDS",
+    "Address",
+    "SentinelResolver",
+    "SentinelTransport",
+    "build_sentinel_transport",
+]
+
+
+def build_sentinel_transport(config: RedisConfig) -> SentinelTransport:
+    """The sentinel transport for a config with a sentinel topology (no I/O happens here).
+
+    Reads ``config.sentinels``, ``config.service_name``,
+    ``config.sentinel_username``, ``config.sentinel_password`` and
+    ``config.read_from``.
+    """
+    sentinels = getattr(config, "sentinels", None) or ()
+    return SentinelTransport(
+        config,
+        sentinels=[(str(host), int(port)) for host, port in sentinels],
+        service_name=getattr(config, "service_name", None) or "",
+        sentinel_username=getattr(config, "sentinel_username", None),
+        sentinel_password=getattr(config, "sentinel_password", None),
+        read_from=getattr(config, "read_from", None) or "primary",
+    )
