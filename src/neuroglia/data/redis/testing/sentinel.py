@@ -189,8 +189,20 @@ class SentinelGroup:
 
     # -- faults ------------------------------------------------------------------------
 
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        """Wait until the primary has a linked replica (after a failover the old primary links up within ~10 s)."""
+        _wait(
+            lambda: b"state=online" in _info(self.primary().port, "replication"),
+            timeout,
+            "the primary to have a linked replica",
+        )
+
     def kill_primary(self) -> RedisServer:
-        """Kill the current primary abruptly (SIGKILL); returns it (see :meth:`restart_killed`)."""
+        """Kill the current primary abruptly (SIGKILL) once a replica is linked to it; returns it.
+
+        See :meth:`restart_killed`.
+        """
+        self.wait_ready()
         server = self.primary()
         server.kill()
         self._killed = server
@@ -207,10 +219,7 @@ class SentinelGroup:
         found: list[tuple[str, int]] = []
 
         def promoted() -> bool:
-            addresses = set()
-            for sentinel in self.sentinels:
-                reply = command(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
-                addresses.add((reply[0].decode(), int(reply[1])))
+            addresses = {self._reported(sentinel) for sentinel in self.sentinels}
             if len(addresses) != 1:
                 return False
             (address,) = addresses
@@ -225,6 +234,50 @@ class SentinelGroup:
         _wait(promoted, timeout, "the sentinels to promote the replica")
         return found[0]
 
+    def failover(self, timeout: float = 30.0) -> tuple[str, int]:
+        """A manual failover (``SENTINEL FAILOVER``): the primary is demoted, alive, and its replica promoted.
+
+        Waits until every sentinel reports the new primary and it answers
+        ``ROLE`` master; returns its address. The sentinels turn the old
+        primary into a replica at their next look at it (``INFO``, every
+        10 s), and promote only a replica they refreshed in the last 5 s, so
+        a failover requested right after another may wait up to 10 s to be
+        accepted.
+        """
+        old = self.primary_address()
+
+        def started() -> bool:
+            try:
+                command(self.sentinels[0].port, "SENTINEL", "FAILOVER", self.service_name)
+            except RuntimeError as exc:
+                # A replica the sentinel has not refreshed lately (every 10 s) is not
+                # promoted, nor is one while an earlier failover is still settling.
+                if str(exc).startswith(("NOGOODSLAVE", "INPROG")):
+                    return False
+                raise
+            return True
+
+        _wait(started, timeout, "a sentinel to accept SENTINEL FAILOVER", retry_errors=False)
+        found: list[tuple[str, int]] = []
+
+        def promoted() -> bool:
+            addresses = {self._reported(sentinel) for sentinel in self.sentinels}
+            if len(addresses) != 1 or old in addresses:
+                return False
+            (address,) = addresses
+            role = command(address[1], "ROLE")
+            if isinstance(role, list) and role and role[0] == b"master":
+                found[:] = [address]
+                return True
+            return False
+
+        _wait(promoted, timeout, "the manual failover")
+        return found[0]
+
+    def _reported(self, sentinel: SentinelServer) -> tuple[str, int]:
+        reply = command(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
+        return reply[0].decode(), int(reply[1])
+
     def restart_killed(self, timeout: float = 15.0) -> RedisServer:
         """Start the killed server again, as a replica of the current primary; waits for its link."""
         server = self._killed
@@ -235,7 +288,17 @@ class SentinelGroup:
         server.start()
         self._killed = None
         _wait(lambda: b"master_link_status:up" in _info(server.port, "replication"), timeout, "the old primary to sync")
+        _wait(lambda: self._replica_ready(server), timeout, "the sentinels to see the old primary as a healthy replica")
         return server
+
+    def _replica_ready(self, server: RedisServer) -> bool:
+        """Every sentinel lists ``server`` as a replica it could promote (up, linked)."""
+        for sentinel in self.sentinels:
+            replicas = [_fields(entry) for entry in command(sentinel.port, "SENTINEL", "replicas", self.service_name)]
+            mine = [r for r in replicas if r.get(b"port") == str(server.port).encode()]
+            if not mine or mine[0].get(b"flags") != b"slave" or mine[0].get(b"master-link-status") != b"ok":
+                return False
+        return True
 
     def __repr__(self) -> str:
         return f"SentinelGroup({self.service_name!r}, servers={self.servers!r}, sentinels={self.sentinels!r})"
@@ -286,7 +349,7 @@ def _fields(reply: Any) -> dict[bytes, bytes]:
     return dict(zip(items[::2], items[1::2], strict=False))
 
 
-def _wait(condition: Any, timeout: float, what: str) -> None:
+def _wait(condition: Any, timeout: float, what: str, *, retry_errors: bool = True) -> None:
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
@@ -294,6 +357,8 @@ def _wait(condition: Any, timeout: float, what: str) -> None:
             if condition():
                 return
         except (OSError, RuntimeError) as exc:  # a process not answering yet
+            if not retry_errors:
+                raise
             last = exc
         time.sleep(0.05)
     raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}" + (f" (last error: {last})" if last else ""))
