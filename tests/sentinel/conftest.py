@@ -1,7 +1,7 @@
 """Repositories on the module's Sentinel group (the testing kit's ``sentinel_group`` fixture).
 
-``sentinel_repo`` builds repositories that reach the group through its
-sentinels, and closes them (and their transports) after the test.
+``sentinel_repo`` builds repositories on the group's ``redis+sentinel://``
+URL (or another one), and disconnects them after the test.
 """
 
 from __future__ import annotations
@@ -21,38 +21,24 @@ class SentinelRepositories:
 
     def __init__(self, group: SentinelGroup) -> None:
         self.group = group
-        self._made: list[tuple[RedisRepository, SentinelTransport]] = []
+        self._made: list[RedisRepository] = []
 
-    def transport(self, repo: RedisRepository) -> SentinelTransport:
-        """The sentinel transport under ``repo``."""
-        for made, transport in self._made:
-            if made is repo:
-                return transport
-        raise LookupError("not a repository of this factory")
+    @staticmethod
+    def transport(repo: RedisRepository) -> SentinelTransport:
+        """The sentinel transport under ``repo`` (built on its first command)."""
+        transport = repo._current_transport()
+        assert isinstance(transport, SentinelTransport)
+        return transport
 
-    def __call__(
-        self,
-        *,
-        service_name: str | None = None,
-        read_from: str = "primary",
-        sentinels: list[tuple[str, int]] | None = None,
-        **settings: Any,
-    ) -> RedisRepository:
-        config = RedisConfig(url="redis://127.0.0.1:1/0", **settings)  # the address comes from the sentinels
-        transport = SentinelTransport(
-            config,
-            sentinels=sentinels if sentinels is not None else self.group.sentinel_addresses,
-            service_name=service_name or self.group.service_name,
-            read_from=read_from,
-        )
-        repo = RedisRepository(config, transport=transport)
-        self._made.append((repo, transport))
+    def __call__(self, url: str | None = None, **settings: Any) -> RedisRepository:
+        """A repository on ``url`` (the group's ``redis+sentinel://`` URL by default)."""
+        repo = RedisRepository(RedisConfig(url=url or self.group.url, **settings))
+        self._made.append(repo)
         return repo
 
     async def close(self) -> None:
-        for repo, transport in self._made:
+        for repo in self._made:
             await repo.disconnect()
-            await transport.close()
 
 
 @pytest.fixture

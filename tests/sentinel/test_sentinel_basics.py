@@ -91,15 +91,16 @@ async def test_nearest_reads_answer(sentinel_repo: SentinelRepositories, sentine
 
 
 async def test_an_unknown_service_name_is_named_in_the_error(sentinel_repo: SentinelRepositories) -> None:
-    repo = sentinel_repo(service_name="no-such-service")
+    hosts = ",".join(f"{host}:{port}" for host, port in sentinel_repo.group.sentinel_addresses)
+    repo = sentinel_repo(f"redis+sentinel://{hosts}/no-such-service")
     with pytest.raises(ConfigurationError, match="no-such-service") as caught:
         await asyncio.wait_for(repo.get_async("k"), 10)
     assert "service_name" in str(caught.value)
 
 
 async def test_all_sentinels_down_is_an_outage_within_the_deadline(sentinel_repo: SentinelRepositories) -> None:
-    nobody = [("127.0.0.1", free_port()), ("127.0.0.1", free_port())]
-    repo = sentinel_repo(sentinels=nobody, operation_timeout=0.5, retry_policy={"retries": 0}, circuit_breaker=False)
+    nobody = f"redis+sentinel://127.0.0.1:{free_port()},127.0.0.1:{free_port()}/neuroglia"
+    repo = sentinel_repo(nobody, operation_timeout=0.5, retry_policy={"retries": 0}, circuit_breaker=False)
     with pytest.raises(CacheUnavailableError, match="sentinel") as caught:
         await asyncio.wait_for(repo.set_async("k", "v"), 10)  # the guard only catches a hang
     assert caught.value.delivery is not None

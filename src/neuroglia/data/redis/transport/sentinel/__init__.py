@@ -39,14 +39,15 @@ def build_sentinel_transport(config: RedisConfig) -> SentinelTransport:
 
     Reads ``config.sentinels``, ``config.service_name``,
     ``config.sentinel_username``, ``config.sentinel_password`` and
-    ``config.read_from``.
+    ``config.read_from``; the data connections use the rest of the config
+    (credentials, database, TLS, pool bounds, protocol).
     """
-    sentinels = getattr(config, "sentinels", None) or ()
     return SentinelTransport(
         config,
-        sentinels=[(str(host), int(port)) for host, port in sentinels],
-        service_name=getattr(config, "service_name", None) or "",
-        sentinel_username=getattr(config, "sentinel_username", None),
-        sentinel_password=getattr(config, "sentinel_password", None),
-        read_from=getattr(config, "read_from", None) or "primary",
+        # The config resolves ``sentinels`` to (host, port) pairs whatever form it was given in.
+        sentinels=[(str(node[0]), int(node[1])) for node in config.sentinels or () if isinstance(node, tuple)],
+        service_name=config.service_name or "",
+        sentinel_username=config.sentinel_username,
+        sentinel_password=config.sentinel_password,
+        read_from=config.read_from,
     )
