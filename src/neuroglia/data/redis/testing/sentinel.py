@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 from .server import RedisServer
 
@@ -40,6 +41,8 @@ class SentinelServer(RedisServer):
         quorum: int = 2,
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 3000,
+        auth_pass: str | None = None,
+        requirepass: str | None = None,
         args: Sequence[str] = (),
     ) -> None:
         super().__init__(args=args)
@@ -52,6 +55,8 @@ class SentinelServer(RedisServer):
             f"sentinel down-after-milliseconds {service_name} {down_after_ms}\n"
             f"sentinel failover-timeout {service_name} {failover_timeout_ms}\n"
             f"sentinel parallel-syncs {service_name} 1\n"
+            + (f"sentinel auth-pass {service_name} {auth_pass}\n" if auth_pass else "")
+            + (f"requirepass {requirepass}\n" if requirepass else "")
         )
 
     def _command(self) -> list[str]:
@@ -72,6 +77,9 @@ class SentinelGroup:
     ``url`` is the group's ``redis+sentinel://`` URL. The data servers keep
     their ports across a kill and restart, so ``servers`` always holds both;
     which one is the primary changes with each failover (see :meth:`primary`).
+    ``password`` protects the data servers (``requirepass``, ``masterauth``,
+    and the sentinels' ``auth-pass``); ``sentinel_password`` the sentinels
+    themselves (their ``requirepass``); ``url`` carries both.
     """
 
     def __init__(
@@ -81,6 +89,8 @@ class SentinelGroup:
         sentinels: int = 3,
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 3000,
+        password: str | None = None,
+        sentinel_password: str | None = None,
         args: Sequence[str] = (),
     ) -> None:
         if sentinels < 1:
@@ -92,6 +102,10 @@ class SentinelGroup:
         self._sentinel_count = sentinels
         # Diskless sync without its default 5 s wait for more replicas: a replica links up at once.
         self.args = ["--repl-diskless-sync-delay", "0", *self.args]
+        self.password = password
+        self.sentinel_password = sentinel_password
+        if password is not None:
+            self.args += ["--requirepass", password, "--masterauth", password]
         first = RedisServer(args=self.args)
         second = RedisServer(args=[*self.args, "--replicaof", first.host, str(first.port)])
         self.servers: list[RedisServer] = [first, second]
@@ -107,9 +121,11 @@ class SentinelGroup:
 
     @property
     def url(self) -> str:
-        """``redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/<service_name>``."""
+        """``redis+sentinel://[:password@]127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/<service_name>[?sentinel_password=...]``."""
         hosts = ",".join(f"{host}:{port}" for host, port in self.sentinel_addresses)
-        return f"redis+sentinel://{hosts}/{self.service_name}"
+        credentials = f":{quote(self.password, safe='')}@" if self.password is not None else ""
+        query = f"?sentinel_password={quote(self.sentinel_password, safe='')}" if self.sentinel_password else ""
+        return f"redis+sentinel://{credentials}{hosts}/{self.service_name}{query}"
 
     def primary(self) -> RedisServer:
         """The data server the sentinels currently report as the primary."""
@@ -123,7 +139,7 @@ class SentinelGroup:
         """The primary's address as the first answering sentinel reports it."""
         for sentinel in self.sentinels:
             try:
-                reply = command(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
+                reply = self._sentinel(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
             except OSError:
                 continue
             if isinstance(reply, list) and len(reply) == 2:
@@ -138,13 +154,19 @@ class SentinelGroup:
             primary, replica = self.servers
             primary.start()
             replica.start()
-            _wait(lambda: b"master_link_status:up" in _info(replica.port, "replication"), 10, "the replica to sync")
+            _wait(
+                lambda: b"master_link_status:up" in _info(replica.port, "replication", self.password),
+                10,
+                "the replica to sync",
+            )
             for _ in range(self._sentinel_count):
                 sentinel = SentinelServer(
                     self.service_name,
                     (primary.host, primary.port),
                     down_after_ms=self._down_after_ms,
                     failover_timeout_ms=self._failover_timeout_ms,
+                    auth_pass=self.password,
+                    requirepass=self.sentinel_password,
                 )
                 self.sentinels.append(sentinel)
                 sentinel.start()
@@ -157,7 +179,7 @@ class SentinelGroup:
     def _sentinels_ready(self) -> bool:
         """Every sentinel knows the replica and the other sentinels: a failover can be voted."""
         for sentinel in self.sentinels:
-            state = _fields(command(sentinel.port, "SENTINEL", "master", self.service_name))
+            state = _fields(self._sentinel(sentinel.port, "SENTINEL", "master", self.service_name))
             if (
                 int(state.get(b"num-slaves", 0)) < 1
                 or int(state.get(b"num-other-sentinels", 0)) < len(self.sentinels) - 1
@@ -192,7 +214,7 @@ class SentinelGroup:
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Wait until the primary has a linked replica (after a failover the old primary links up within ~10 s)."""
         _wait(
-            lambda: b"state=online" in _info(self.primary().port, "replication"),
+            lambda: b"state=online" in _info(self.primary().port, "replication", self.password),
             timeout,
             "the primary to have a linked replica",
         )
@@ -225,7 +247,7 @@ class SentinelGroup:
             (address,) = addresses
             if address[1] == killed.port:
                 return False
-            role = command(address[1], "ROLE")
+            role = command(address[1], "ROLE", password=self.password)
             if not (isinstance(role, list) and role and role[0] == b"master"):
                 return False
             found[:] = [address]
@@ -248,7 +270,7 @@ class SentinelGroup:
 
         def started() -> bool:
             try:
-                command(self.sentinels[0].port, "SENTINEL", "FAILOVER", self.service_name)
+                self._sentinel(self.sentinels[0].port, "SENTINEL", "FAILOVER", self.service_name)
             except RuntimeError as exc:
                 # A replica the sentinel has not refreshed lately (every 10 s) is not
                 # promoted, nor is one while an earlier failover is still settling.
@@ -265,7 +287,7 @@ class SentinelGroup:
             if len(addresses) != 1 or old in addresses:
                 return False
             (address,) = addresses
-            role = command(address[1], "ROLE")
+            role = command(address[1], "ROLE", password=self.password)
             if isinstance(role, list) and role and role[0] == b"master":
                 found[:] = [address]
                 return True
@@ -274,8 +296,11 @@ class SentinelGroup:
         _wait(promoted, timeout, "the manual failover")
         return found[0]
 
+    def _sentinel(self, port: int, *args: str) -> Any:
+        return command(port, *args, password=self.sentinel_password)
+
     def _reported(self, sentinel: SentinelServer) -> tuple[str, int]:
-        reply = command(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
+        reply = self._sentinel(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
         return reply[0].decode(), int(reply[1])
 
     def restart_killed(self, timeout: float = 15.0) -> RedisServer:
@@ -287,14 +312,20 @@ class SentinelGroup:
         server.args = [*self.args, "--replicaof", host, str(port)]
         server.start()
         self._killed = None
-        _wait(lambda: b"master_link_status:up" in _info(server.port, "replication"), timeout, "the old primary to sync")
+        _wait(
+            lambda: b"master_link_status:up" in _info(server.port, "replication", self.password),
+            timeout,
+            "the old primary to sync",
+        )
         _wait(lambda: self._replica_ready(server), timeout, "the sentinels to see the old primary as a healthy replica")
         return server
 
     def _replica_ready(self, server: RedisServer) -> bool:
         """Every sentinel lists ``server`` as a replica it could promote (up, linked)."""
         for sentinel in self.sentinels:
-            replicas = [_fields(entry) for entry in command(sentinel.port, "SENTINEL", "replicas", self.service_name)]
+            replicas = [
+                _fields(entry) for entry in self._sentinel(sentinel.port, "SENTINEL", "replicas", self.service_name)
+            ]
             mine = [r for r in replicas if r.get(b"port") == str(server.port).encode()]
             if not mine or mine[0].get(b"flags") != b"slave" or mine[0].get(b"master-link-status") != b"ok":
                 return False
@@ -307,13 +338,27 @@ class SentinelGroup:
 # -- a tiny blocking RESP client for the helpers ----------------------------------------
 
 
-def command(port: int, *args: str, host: str = "127.0.0.1", timeout: float = 1.0) -> Any:
-    """Send one command to ``host:port`` and return its reply (RESP2; error replies raise ``RuntimeError``)."""
-    payload = b"".join([f"*{len(args)}\r\n".encode(), *(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)])
+def command(port: int, *args: str, host: str = "127.0.0.1", timeout: float = 1.0, password: str | None = None) -> Any:
+    """Send one command to ``host:port`` and return its reply (RESP2; error replies raise ``RuntimeError``).
+
+    With ``password``, ``AUTH`` is sent first.
+    """
+    commands = [("AUTH", password), args] if password is not None else [args]
+    payload = b"".join(_pack(command) for command in commands)
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(payload)
         reader = sock.makefile("rb")
+        if password is not None:
+            _read(reader)  # +OK, or the refusal raised
         return _read(reader)
+
+
+def _pack(args: Sequence[str]) -> bytes:
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        parts.append(f"${len(data)}\r\n".encode() + data + b"\r\n")
+    return b"".join(parts)
 
 
 def _read(reader: Any) -> Any:
@@ -336,9 +381,9 @@ def _read(reader: Any) -> Any:
     raise RuntimeError(f"unexpected reply {line!r}")
 
 
-def _info(port: int, section: str) -> bytes:
+def _info(port: int, section: str, password: str | None = None) -> bytes:
     try:
-        reply = command(port, "INFO", section)
+        reply = command(port, "INFO", section, password=password)
     except (OSError, RuntimeError):
         return b""
     return reply if isinstance(reply, bytes) else b""

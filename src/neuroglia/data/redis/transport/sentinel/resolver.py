@@ -29,6 +29,7 @@ from neuroglia.data.redis.exceptions import (
 )
 
 from ..multiplexed import ConnectionSettings, MultiplexedTransport
+from ..multiplexed.connection import copy_error
 
 __all__ = ["Address", "Replica", "SentinelResolver"]
 
@@ -96,16 +97,14 @@ class SentinelResolver:
 
         Raises :class:`CacheUnavailableError` (``NOT_SENT``) when none answers.
         """
-        failures: list[str] = []
+        failures: list[tuple[Address, CacheException]] = []
         loop = asyncio.get_running_loop()
         for sentinel in list(self._order):
             try:
                 return await self._transport(sentinel).execute(args, loop.time() + self.timeout)
             except CacheException as exc:
-                failures.append(f"{format_address(sentinel)}: {exc}")
-        raise CacheUnavailableError(
-            f"Redis unavailable: no sentinel of service {self.service_name!r} answered: " + "; ".join(failures)
-        ).with_delivery(Delivery.NOT_SENT)
+                failures.append((sentinel, exc))
+        raise self._none_answered(failures)
 
     async def primaries(self) -> AsyncGenerator[tuple[Address, Address], None]:
         """The primary's address as each sentinel reports it, in order, without repeats: ``(primary, sentinel)``.
@@ -119,7 +118,7 @@ class SentinelResolver:
         :class:`ConfigurationError` when none knows the service.
         """
         args = ("SENTINEL", "get-master-addr-by-name", self.service_name)
-        failures: list[str] = []
+        failures: list[tuple[Address, CacheException]] = []
         answered: list[Address] = []
         seen: set[Address] = set()
         loop = asyncio.get_running_loop()
@@ -127,7 +126,7 @@ class SentinelResolver:
             try:
                 reply = await self._transport(sentinel).execute(args, loop.time() + self.timeout)
             except CacheException as exc:
-                failures.append(f"{format_address(sentinel)}: {exc}")
+                failures.append((sentinel, exc))
                 continue
             answered.append(sentinel)
             if not (isinstance(reply, list) and len(reply) == 2):
@@ -137,15 +136,26 @@ class SentinelResolver:
                 seen.add(address)
                 yield address, sentinel
         if not answered:
-            raise CacheUnavailableError(
-                f"Redis unavailable: no sentinel of service {self.service_name!r} answered: " + "; ".join(failures)
-            ).with_delivery(Delivery.NOT_SENT)
+            raise self._none_answered(failures)
         if not seen:
             asked = ", ".join(format_address(address) for address in answered)
             raise ConfigurationError(
                 f"service_name: no sentinel monitors a primary named {self.service_name!r} "
                 f"(asked {asked}); check the service name in the sentinel URL (the name in 'sentinel monitor')"
             ).with_delivery(Delivery.NOT_SENT)
+
+    def _none_answered(self, failures: list[tuple[Address, CacheException]]) -> CacheException:
+        """The error when no sentinel answered: a refusal (wrong sentinel password, ACL) says so, else an outage."""
+        said = "; ".join(f"{format_address(sentinel)}: {exc}" for sentinel, exc in failures)
+        refused = next((exc for _, exc in failures if not isinstance(exc, CacheUnavailableError)), None)
+        if refused is not None:
+            # Resending will not help: the sentinel credentials (sentinel_username/password) are wrong.
+            error = copy_error(refused, "", Delivery.NOT_SENT)
+            error.args = (f"the sentinels of service {self.service_name!r} refused the connection: {said}",)
+            return error
+        return CacheUnavailableError(
+            f"Redis unavailable: no sentinel of service {self.service_name!r} answered: {said}"
+        ).with_delivery(Delivery.NOT_SENT)
 
     def prefer(self, sentinel: Address) -> None:
         """Ask ``sentinel`` first from now on (it answered with the confirmed primary)."""

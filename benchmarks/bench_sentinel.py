@@ -1,0 +1,219 @@
+"""Benchmark: how fast the repository recovers from a Sentinel failover.
+
+Run by hand (not part of the test suite)::
+
+    .venv/bin/python benchmarks/bench_sentinel.py              # 5 failovers, about a minute
+    .venv/bin/python benchmarks/bench_sentinel.py --cycles 2   # quicker
+    .venv/bin/python benchmarks/bench_sentinel.py --json out.json --check
+
+It starts its own Sentinel group (``neuroglia.data.redis.testing.SentinelGroup``:
+one primary, one replica, three sentinels on free loopback ports, no
+persistence, ``down-after-milliseconds`` 1000, ``failover-timeout`` 3000)
+and, in each cycle, kills the primary while two repositories write through
+the sentinel URL, 10 tasks each, one ``SET`` per task every millisecond or
+so:
+
+* **breaker off**: ``circuit_breaker=False`` (pure re-resolution);
+* **defaults**: the default breaker, retry policy and timeouts.
+
+Both run through the same failover, so their figures are paired. Measured
+per cycle and repository:
+
+* *promotion -> first success*: from the moment the replica first answers
+  ``ROLE`` master (polled every 5 ms from a thread) to the first write sent
+  after it that succeeded (target: within 2 s);
+* *kill -> first success*: from the ``SIGKILL`` to the first write sent after
+  it that succeeded (includes the sentinels' ``down-after-milliseconds`` and
+  election);
+* failed writes during the cycle (each a ``CacheException``).
+
+Then the killed server is restarted as a replica and the group settles
+before the next cycle. The report gives the median and max over cycles.
+Exit status is 0, or 1 with ``--check`` when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from _machine import describe_machine
+
+from neuroglia.data.redis import CacheException, RedisConfig, RedisRepository
+from neuroglia.data.redis.testing import SentinelGroup
+from neuroglia.data.redis.testing.sentinel import command
+
+TASKS = 10
+TARGET_SECONDS = 2.0
+CYCLE_BOUND = 30.0  # seconds a cycle may take at most, whatever happens
+
+
+@dataclass
+class Run:
+    """One repository's writes through one failover."""
+
+    name: str
+    repo: RedisRepository
+    sent_ok: list[float] = field(default_factory=list)  # when each successful write was sent
+    failures: int = 0
+    killed_at: float = float("inf")
+    recovered: asyncio.Event = field(default_factory=asyncio.Event)  # a write sent after the kill succeeded
+
+
+async def write(run: Run, key: str, stop: asyncio.Event) -> None:
+    value = 0
+    while not stop.is_set():
+        value += 1
+        sent = time.monotonic()
+        try:
+            await run.repo.set_async(key, str(value))
+        except CacheException:
+            run.failures += 1
+            await asyncio.sleep(0.001)
+            continue
+        run.sent_ok.append(sent)
+        if sent > run.killed_at:
+            run.recovered.set()
+        await asyncio.sleep(0.001)
+
+
+def watch_promotion(port: int, bound: float) -> float | None:
+    """The moment the server at ``port`` first answers ``ROLE`` master (polled every 5 ms)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            role = command(port, "ROLE", timeout=0.2)
+        except (OSError, RuntimeError):
+            role = None
+        if isinstance(role, list) and role and role[0] == b"master":
+            return time.monotonic()
+        time.sleep(0.005)
+    return None
+
+
+def first_after(times: list[float], moment: float) -> float | None:
+    later = [t for t in times if t > moment]
+    return min(later) - moment if later else None
+
+
+async def cycle(group: SentinelGroup, runs: list[Run]) -> dict[str, Any]:
+    await asyncio.to_thread(group.wait_ready)
+    for run in runs:
+        run.sent_ok.clear()
+        run.failures = 0
+        run.killed_at = float("inf")
+        run.recovered.clear()
+        await run.repo.ping()
+    replica = next(server for server in group.servers if server is not group.primary())
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(write(run, f"bench:{run.name}:{i}", stop)) for run in runs for i in range(TASKS)]
+    try:
+        await asyncio.sleep(0.3)
+        group.kill_primary()
+        killed = time.monotonic()
+        for run in runs:
+            run.killed_at = killed
+        promoted = await asyncio.to_thread(watch_promotion, replica.port, CYCLE_BOUND)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(run.recovered.wait() for run in runs)), CYCLE_BOUND)
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    result: dict[str, Any] = {"kill_to_promotion": promoted - killed if promoted else None}
+    for run in runs:
+        result[run.name] = {
+            "promotion_to_first_success": first_after(run.sent_ok, promoted) if promoted else None,
+            "kill_to_first_success": first_after(run.sent_ok, killed),
+            "failed_writes": run.failures,
+        }
+    await asyncio.to_thread(group.wait_for_failover)
+    await asyncio.to_thread(group.restart_killed)
+    return result
+
+
+def summary(values: list[float | None]) -> dict[str, float | None]:
+    known = [v for v in values if v is not None]
+    if not known or len(known) != len(values):
+        return {"median": None, "max": None}
+    return {"median": statistics.median(known), "max": max(known)}
+
+
+async def main_async(cycles: int) -> dict[str, Any]:
+    with SentinelGroup() as group:
+        runs = [
+            Run("breaker off", RedisRepository(RedisConfig(url=group.url, circuit_breaker=False))),
+            Run("defaults", RedisRepository(RedisConfig(url=group.url))),
+        ]
+        results = []
+        try:
+            for index in range(cycles):
+                outcome = await cycle(group, runs)
+                results.append(outcome)
+                shown = ", ".join(
+                    f"{run.name}: promotion->ok {fmt(outcome[run.name]['promotion_to_first_success'])}, "
+                    f"kill->ok {fmt(outcome[run.name]['kill_to_first_success'])}, "
+                    f"{outcome[run.name]['failed_writes']} failed"
+                    for run in runs
+                )
+                print(f"cycle {index + 1}: kill->promotion {fmt(outcome['kill_to_promotion'])}; {shown}", flush=True)
+        finally:
+            for run in runs:
+                await run.repo.disconnect()
+    report: dict[str, Any] = {
+        "machine": describe_machine(),
+        "cycles": results,
+        "kill_to_promotion": summary([r["kill_to_promotion"] for r in results]),
+    }
+    for run in runs:
+        report[run.name] = {
+            "promotion_to_first_success": summary([r[run.name]["promotion_to_first_success"] for r in results]),
+            "kill_to_first_success": summary([r[run.name]["kill_to_first_success"] for r in results]),
+            "failed_writes": summary([float(r[run.name]["failed_writes"]) for r in results]),
+        }
+    return report
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 1000:.0f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cycles", type=int, default=5, help="failovers to measure (default 5)")
+    parser.add_argument("--json", help="write the report to this file")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    report = asyncio.run(main_async(max(1, args.cycles)))
+    print(f"\n{report['machine']}")
+    promotion = report["kill_to_promotion"]
+    print(f"kill -> promotion: median {fmt(promotion['median'])}, max {fmt(promotion['max'])}")
+    missed = False
+    for name in ("breaker off", "defaults"):
+        figures = report[name]
+        recovery = figures["promotion_to_first_success"]
+        ok = recovery["max"] is not None and recovery["max"] <= TARGET_SECONDS
+        missed |= not ok
+        print(
+            f"{name:12s} promotion -> first success: median {fmt(recovery['median'])}, max {fmt(recovery['max'])} "
+            f"(target <= {TARGET_SECONDS:g} s: {'PASS' if ok else 'MISSED'}); kill -> first success: median "
+            f"{fmt(figures['kill_to_first_success']['median'])}, max {fmt(figures['kill_to_first_success']['max'])}; "
+            f"failed writes per failover: median {figures['failed_writes']['median']:.0f}"
+        )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2, default=str)
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
