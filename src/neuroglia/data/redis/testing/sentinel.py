@@ -303,7 +303,7 @@ class SentinelGroup:
         reply = self._sentinel(sentinel.port, "SENTINEL", "get-master-addr-by-name", self.service_name)
         return reply[0].decode(), int(reply[1])
 
-    def restart_killed(self, timeout: float = 15.0) -> RedisServer:
+    def restart_killed(self, timeout: float = 30.0) -> RedisServer:
         """Start the killed server again, as a replica of the current primary; waits for its link."""
         server = self._killed
         if server is None:
@@ -328,7 +328,7 @@ class SentinelGroup:
             ]
             mine = [r for r in replicas if r.get(b"port") == str(server.port).encode()]
             if not mine or mine[0].get(b"flags") != b"slave" or mine[0].get(b"master-link-status") != b"ok":
-                return False
+                return False  # the sentinels refresh a replica's state every 10 s
         return True
 
     def __repr__(self) -> str:
