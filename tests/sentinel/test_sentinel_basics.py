@@ -124,3 +124,16 @@ def _calls(port: int, name: str) -> int:
         if line.startswith(f"cmdstat_{name}:"):
             return int(line.split("calls=")[1].split(",")[0])
     return 0
+
+
+async def test_a_disconnect_while_waiting_for_the_primary_is_an_outage_not_a_cancellation(
+    sentinel_repo: SentinelRepositories,
+) -> None:
+    nobody = f"redis+sentinel://127.0.0.1:{free_port()}/neuroglia"
+    repo = sentinel_repo(nobody, operation_timeout=30, retry_policy={"retries": 0}, circuit_breaker=False)
+    waiting = asyncio.create_task(repo.get_async("k"))
+    await asyncio.sleep(0.3)  # it keeps asking the (absent) sentinel, up to its 30 s deadline
+    assert not waiting.done()
+    await repo.disconnect()
+    with pytest.raises(CacheUnavailableError, match="closed"):
+        await asyncio.wait_for(waiting, 10)

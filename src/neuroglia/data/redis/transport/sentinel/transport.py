@@ -99,6 +99,7 @@ class SentinelTransport:
         self._resolving: asyncio.Task[MultiplexedTransport] | None = None
         self._next_attempt = 0.0
         self._hint: Address | None = None  # the new primary a +switch-master message named
+        self._generation = 0  # bumped by close()
         self.failovers = 0
         """How many times the transport moved to a new primary."""
 
@@ -227,6 +228,7 @@ class SentinelTransport:
 
     async def close(self) -> None:
         """Close every connection (primary, replicas, sentinels); a later command finds the primary again."""
+        self._generation += 1  # callers waiting for a primary give up
         await self._watcher.stop()
         task, self._resolving = self._resolving, None
         if task is not None and not task.done():
@@ -285,7 +287,7 @@ class SentinelTransport:
 
     def _observe(self, inner: MultiplexedTransport, exc: CacheException) -> None:
         """A failure of the primary's transport: if it may mean a failover, re-resolve."""
-        if inner is not self._inner or not _may_be_failover(exc):
+        if inner is not self._inner or not _may_be_failover(exc, inner):
             return
         self._suspect = True
         self._start_resolution()
@@ -317,7 +319,10 @@ class SentinelTransport:
         limit = deadline if deadline is not None else loop.time() + self._wait_bound
         label = command_name(name)
         last: CacheException | None = None
+        generation = self._generation
         while True:
+            if self._generation != generation:
+                raise self._closed_error(label)
             task = self._start_resolution()
             try:
                 async with asyncio.timeout_at(limit):
@@ -328,6 +333,12 @@ class SentinelTransport:
                     f"{label}: timed out: the operation deadline passed while finding the primary of service "
                     f"{self.service_name!r} through the sentinels{why}; not sent"
                 ).with_delivery(Delivery.NOT_SENT) from None
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if task.cancelled() and (current is None or not current.cancelling()):
+                    # close() gave the resolution up: the caller's command was not sent, it was not cancelled.
+                    raise self._closed_error(label) from None
+                raise
             except CacheException as exc:
                 if not isinstance(exc, CacheUnavailableError) or loop.time() + RESOLVE_INTERVAL >= limit:
                     error = copy_error(exc, "", Delivery.NOT_SENT)
@@ -340,6 +351,12 @@ class SentinelTransport:
                         error.args = (f"{label}: {exc}",)
                     raise error from exc.__cause__
                 last = exc  # a failover in progress: the next attempt may find the new primary
+
+    def _closed_error(self, label: str) -> CacheUnavailableError:
+        return CacheUnavailableError(
+            f"{label}: Redis unavailable: the transport was closed while finding the primary of "
+            f"service {self.service_name!r}; not sent"
+        ).with_delivery(Delivery.NOT_SENT)
 
     async def _resolve(self) -> MultiplexedTransport:
         """Ask the sentinels, confirm with ``ROLE``, and swap the primary's transport if it moved."""
@@ -427,14 +444,17 @@ class SentinelTransport:
         return f"SentinelTransport(service={self.service_name!r}, primary={where}, read_from={self._router.mode!r})"
 
 
-def _may_be_failover(exc: CacheException) -> bool:
+def _may_be_failover(exc: CacheException, inner: MultiplexedTransport) -> bool:
     """A failure of the primary that a failover would explain (not local congestion, not a bad command)."""
     if not isinstance(exc, CacheUnavailableError) or isinstance(exc, PoolExhaustedError):
         return False
     if exc.delivery is Delivery.NOT_APPLIED:
         return "READONLY" in str(exc) or "MASTERDOWN" in str(exc)
-    # A deadline that passed before the command was written says nothing about the server.
-    return not (isinstance(exc, CacheTimeoutError) and exc.delivery is Delivery.NOT_SENT)
+    if isinstance(exc, CacheTimeoutError):
+        # A slow reply under load is not a failover (asking the sentinels after every
+        # timeout would load them for nothing); a connection given up as stalled is.
+        return inner.pool_stats().created_connections == 0
+    return True
 
 
 def _consume(task: asyncio.Task[Any]) -> None:
