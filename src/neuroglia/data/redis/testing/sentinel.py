@@ -17,8 +17,6 @@ own, so they work from synchronous fixtures and from async tests alike.
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -26,8 +24,9 @@ from typing import Any, Self
 from urllib.parse import quote
 
 from .server import RedisServer
+from .wire import command, fields, info, wait_until
 
-__all__ = ["SentinelGroup", "SentinelServer"]
+__all__ = ["SentinelGroup", "SentinelServer", "command"]
 
 
 class SentinelServer(RedisServer):
@@ -154,8 +153,8 @@ class SentinelGroup:
             primary, replica = self.servers
             primary.start()
             replica.start()
-            _wait(
-                lambda: b"master_link_status:up" in _info(replica.port, "replication", self.password),
+            wait_until(
+                lambda: b"master_link_status:up" in info(replica.port, "replication", self.password),
                 10,
                 "the replica to sync",
             )
@@ -170,7 +169,7 @@ class SentinelGroup:
                 )
                 self.sentinels.append(sentinel)
                 sentinel.start()
-            _wait(self._sentinels_ready, 15, "the sentinels to discover the replica and each other")
+            wait_until(self._sentinels_ready, 15, "the sentinels to discover the replica and each other")
         except BaseException:
             self.close()
             raise
@@ -179,7 +178,7 @@ class SentinelGroup:
     def _sentinels_ready(self) -> bool:
         """Every sentinel knows the replica and the other sentinels: a failover can be voted."""
         for sentinel in self.sentinels:
-            state = _fields(self._sentinel(sentinel.port, "SENTINEL", "master", self.service_name))
+            state = fields(self._sentinel(sentinel.port, "SENTINEL", "master", self.service_name))
             if (
                 int(state.get(b"num-slaves", 0)) < 1
                 or int(state.get(b"num-other-sentinels", 0)) < len(self.sentinels) - 1
@@ -213,8 +212,8 @@ class SentinelGroup:
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         """Wait until the primary has a linked replica (after a failover the old primary links up within ~10 s)."""
-        _wait(
-            lambda: b"state=online" in _info(self.primary().port, "replication", self.password),
+        wait_until(
+            lambda: b"state=online" in info(self.primary().port, "replication", self.password),
             timeout,
             "the primary to have a linked replica",
         )
@@ -253,7 +252,7 @@ class SentinelGroup:
             found[:] = [address]
             return True
 
-        _wait(promoted, timeout, "the sentinels to promote the replica")
+        wait_until(promoted, timeout, "the sentinels to promote the replica")
         return found[0]
 
     def failover(self, timeout: float = 30.0) -> tuple[str, int]:
@@ -279,7 +278,7 @@ class SentinelGroup:
                 raise
             return True
 
-        _wait(started, timeout, "a sentinel to accept SENTINEL FAILOVER", retry_errors=False)
+        wait_until(started, timeout, "a sentinel to accept SENTINEL FAILOVER", retry_errors=False)
         found: list[tuple[str, int]] = []
 
         def promoted() -> bool:
@@ -293,7 +292,7 @@ class SentinelGroup:
                 return True
             return False
 
-        _wait(promoted, timeout, "the manual failover")
+        wait_until(promoted, timeout, "the manual failover")
         return found[0]
 
     def _sentinel(self, port: int, *args: str) -> Any:
@@ -312,19 +311,21 @@ class SentinelGroup:
         server.args = [*self.args, "--replicaof", host, str(port)]
         server.start()
         self._killed = None
-        _wait(
-            lambda: b"master_link_status:up" in _info(server.port, "replication", self.password),
+        wait_until(
+            lambda: b"master_link_status:up" in info(server.port, "replication", self.password),
             timeout,
             "the old primary to sync",
         )
-        _wait(lambda: self._replica_ready(server), timeout, "the sentinels to see the old primary as a healthy replica")
+        wait_until(
+            lambda: self._replica_ready(server), timeout, "the sentinels to see the old primary as a healthy replica"
+        )
         return server
 
     def _replica_ready(self, server: RedisServer) -> bool:
         """Every sentinel lists ``server`` as a replica it could promote (up, linked)."""
         for sentinel in self.sentinels:
             replicas = [
-                _fields(entry) for entry in self._sentinel(sentinel.port, "SENTINEL", "replicas", self.service_name)
+                fields(entry) for entry in self._sentinel(sentinel.port, "SENTINEL", "replicas", self.service_name)
             ]
             mine = [r for r in replicas if r.get(b"port") == str(server.port).encode()]
             if not mine or mine[0].get(b"flags") != b"slave" or mine[0].get(b"master-link-status") != b"ok":
@@ -333,77 +334,3 @@ class SentinelGroup:
 
     def __repr__(self) -> str:
         return f"SentinelGroup({self.service_name!r}, servers={self.servers!r}, sentinels={self.sentinels!r})"
-
-
-# -- a tiny blocking RESP client for the helpers ----------------------------------------
-
-
-def command(port: int, *args: str, host: str = "127.0.0.1", timeout: float = 1.0, password: str | None = None) -> Any:
-    """Send one command to ``host:port`` and return its reply (RESP2; error replies raise ``RuntimeError``).
-
-    With ``password``, ``AUTH`` is sent first.
-    """
-    commands = [("AUTH", password), args] if password is not None else [args]
-    payload = b"".join(_pack(command) for command in commands)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        reader = sock.makefile("rb")
-        if password is not None:
-            _read(reader)  # +OK, or the refusal raised
-        return _read(reader)
-
-
-def _pack(args: Sequence[str]) -> bytes:
-    parts = [f"*{len(args)}\r\n".encode()]
-    for arg in args:
-        data = arg.encode()
-        parts.append(f"${len(data)}\r\n".encode() + data + b"\r\n")
-    return b"".join(parts)
-
-
-def _read(reader: Any) -> Any:
-    line: bytes = reader.readline()
-    if not line:
-        raise ConnectionError("the server closed the connection")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest
-    if kind == b"-":
-        raise RuntimeError(rest.decode(errors="replace"))
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        size = int(rest)
-        return None if size < 0 else reader.read(size + 2)[:-2]
-    if kind == b"*":
-        size = int(rest)
-        return None if size < 0 else [_read(reader) for _ in range(size)]
-    raise RuntimeError(f"unexpected reply {line!r}")
-
-
-def _info(port: int, section: str, password: str | None = None) -> bytes:
-    try:
-        reply = command(port, "INFO", section, password=password)
-    except (OSError, RuntimeError):
-        return b""
-    return reply if isinstance(reply, bytes) else b""
-
-
-def _fields(reply: Any) -> dict[bytes, bytes]:
-    items = list(reply) if isinstance(reply, list) else []
-    return dict(zip(items[::2], items[1::2], strict=False))
-
-
-def _wait(condition: Any, timeout: float, what: str, *, retry_errors: bool = True) -> None:
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except (OSError, RuntimeError) as exc:  # a process not answering yet
-            if not retry_errors:
-                raise
-            last = exc
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}" + (f" (last error: {last})" if last else ""))

@@ -9,7 +9,8 @@ On a failover it moves to the new primary without the caller doing anything
 (see :mod:`.transport`, and ``docs/scale-out.md``).
 
 Modules: :mod:`.resolver` (asking the sentinels), :mod:`.watcher`
-(``+switch-master``), :mod:`.hooks` (push handlers and session hooks carried
+(``+switch-master``), :mod:`.primary` (the confirmed primary, re-resolved
+after a failover), :mod:`.hooks` (push handlers and session hooks carried
 across failovers), :mod:`.replicas` (``read_from``) and :mod:`.transport`.
 """
 
