@@ -20,7 +20,7 @@ Importing this package does not need pytest.
 
 from .clock import FakeClock
 from .endpoint import RedisEndpoint
-from .sentinel import SentinelGroup, SentinelServer
+from .sentinel import SentinelGroup, SentinelServer, SentinelTls
 from .server import RedisServer, free_port, redis_server_binary
 from .transports import FaultInjectingTransport, Faults, MockTransport, refused, reply_lost
 
@@ -33,6 +33,7 @@ __all__ = [
     "RedisServer",
     "SentinelGroup",
     "SentinelServer",
+    "SentinelTls",
     "free_port",
     "redis_server_binary",
     "refused",

@@ -18,15 +18,41 @@ own, so they work from synchronous fixtures and from async tests alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
-from .server import RedisServer
+from .server import RedisServer, free_port
 from .wire import command, fields, info, wait_until
 
-__all__ = ["SentinelGroup", "SentinelServer", "command"]
+__all__ = ["SentinelGroup", "SentinelServer", "SentinelTls", "command"]
+
+
+@dataclass(frozen=True)
+class SentinelTls:
+    """Certificates for a group that speaks TLS only to its clients and between its members.
+
+    ``cert_file``/``key_file`` are every server's (they must name
+    ``127.0.0.1``), ``ca_file`` the CA that signed them. Client certificates
+    are not required.
+    """
+
+    cert_file: str
+    key_file: str
+    ca_file: str
+
+    def args(self, port: int) -> list[str]:
+        """The server arguments for a TLS port ``port`` (the plain port stays, for the kit's helpers)."""
+        return [
+            "--tls-port", str(port),
+            "--tls-cert-file", self.cert_file,
+            "--tls-key-file", self.key_file,
+            "--tls-ca-cert-file", self.ca_file,
+            "--tls-auth-clients", "no",
+            "--tls-replication", "yes",
+        ]  # fmt: skip
 
 
 class SentinelServer(RedisServer):
@@ -78,7 +104,9 @@ class SentinelGroup:
     which one is the primary changes with each failover (see :meth:`primary`).
     ``password`` protects the data servers (``requirepass``, ``masterauth``,
     and the sentinels' ``auth-pass``); ``sentinel_password`` the sentinels
-    themselves (their ``requirepass``); ``url`` carries both.
+    themselves (their ``requirepass``); ``url`` carries both. With ``tls``
+    every server also listens on a TLS port, members talk TLS to each other,
+    and ``url`` is a ``rediss+sentinel://`` URL on the TLS ports.
     """
 
     def __init__(
@@ -90,6 +118,7 @@ class SentinelGroup:
         failover_timeout_ms: int = 3000,
         password: str | None = None,
         sentinel_password: str | None = None,
+        tls: SentinelTls | None = None,
         args: Sequence[str] = (),
     ) -> None:
         if sentinels < 1:
@@ -105,18 +134,35 @@ class SentinelGroup:
         self.sentinel_password = sentinel_password
         if password is not None:
             self.args += ["--requirepass", password, "--masterauth", password]
-        first = RedisServer(args=self.args)
-        second = RedisServer(args=[*self.args, "--replicaof", first.host, str(first.port)])
+        self.tls = tls
+        # With TLS, clients and members use each server's TLS port; the kit's helpers its plain one.
+        self._tls_ports: dict[int, int] = {}
+        first = self._data_server(self.args)
+        second = self._data_server([*self.args, "--replicaof", first.host, str(self.client_port(first))])
         self.servers: list[RedisServer] = [first, second]
         self.sentinels: list[SentinelServer] = []
         self._killed: RedisServer | None = None
 
+    def _data_server(self, args: list[str]) -> RedisServer:
+        server = RedisServer(args=args)
+        if self.tls is not None:
+            self._tls_ports[server.port] = free_port()
+            server.args += self.tls.args(self._tls_ports[server.port])
+        return server
+
     # -- addresses ---------------------------------------------------------------------
+
+    def client_port(self, server: RedisServer) -> int:
+        """The port clients use for ``server`` (its TLS port in a TLS group)."""
+        return self._tls_ports.get(server.port, server.port)
+
+    def _server_at(self, port: int) -> RedisServer | None:
+        return next((s for s in [*self.servers, *self.sentinels] if port in (s.port, self.client_port(s))), None)
 
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
-        """``(host, port)`` of every sentinel."""
-        return [(s.host, s.port) for s in self.sentinels]
+        """``(host, port)`` of every sentinel, as clients reach them (TLS ports in a TLS group)."""
+        return [(s.host, self.client_port(s)) for s in self.sentinels]
 
     @property
     def url(self) -> str:
@@ -124,14 +170,16 @@ class SentinelGroup:
         hosts = ",".join(f"{host}:{port}" for host, port in self.sentinel_addresses)
         credentials = f":{quote(self.password, safe='')}@" if self.password is not None else ""
         query = f"?sentinel_password={quote(self.sentinel_password, safe='')}" if self.sentinel_password else ""
-        return f"redis+sentinel://{credentials}{hosts}/{self.service_name}{query}"
+        scheme = "rediss+sentinel" if self.tls is not None else "redis+sentinel"
+        return f"{scheme}://{credentials}{hosts}/{self.service_name}{query}"
 
     def primary(self) -> RedisServer:
         """The data server the sentinels currently report as the primary."""
         host, port = self.primary_address()
-        for server in self.servers:
-            if server.port == port:
-                return server
+        server = self._server_at(port)
+        if server in self.servers:
+            assert isinstance(server, RedisServer)
+            return server
         raise RuntimeError(f"the sentinels report {host}:{port}, which is not one of the group's servers")
 
     def primary_address(self) -> tuple[str, int]:
@@ -161,12 +209,15 @@ class SentinelGroup:
             for _ in range(self._sentinel_count):
                 sentinel = SentinelServer(
                     self.service_name,
-                    (primary.host, primary.port),
+                    (primary.host, self.client_port(primary)),
                     down_after_ms=self._down_after_ms,
                     failover_timeout_ms=self._failover_timeout_ms,
                     auth_pass=self.password,
                     requirepass=self.sentinel_password,
                 )
+                if self.tls is not None:
+                    self._tls_ports[sentinel.port] = free_port()
+                    sentinel.args += self.tls.args(self._tls_ports[sentinel.port])
                 self.sentinels.append(sentinel)
                 sentinel.start()
             wait_until(self._sentinels_ready, 15, "the sentinels to discover the replica and each other")
@@ -244,9 +295,9 @@ class SentinelGroup:
             if len(addresses) != 1:
                 return False
             (address,) = addresses
-            if address[1] == killed.port:
+            if address[1] == self.client_port(killed):
                 return False
-            role = command(address[1], "ROLE", password=self.password)
+            role = command(self._plain(address[1]), "ROLE", password=self.password)
             if not (isinstance(role, list) and role and role[0] == b"master"):
                 return False
             found[:] = [address]
@@ -286,7 +337,7 @@ class SentinelGroup:
             if len(addresses) != 1 or old in addresses:
                 return False
             (address,) = addresses
-            role = command(address[1], "ROLE", password=self.password)
+            role = command(self._plain(address[1]), "ROLE", password=self.password)
             if isinstance(role, list) and role and role[0] == b"master":
                 found[:] = [address]
                 return True
@@ -294,6 +345,11 @@ class SentinelGroup:
 
         wait_until(promoted, timeout, "the manual failover")
         return found[0]
+
+    def _plain(self, port: int) -> int:
+        """The plain port of the server whose client port is ``port``."""
+        server = self._server_at(port)
+        return server.port if server is not None else port
 
     def _sentinel(self, port: int, *args: str) -> Any:
         return command(port, *args, password=self.sentinel_password)
@@ -309,6 +365,8 @@ class SentinelGroup:
             raise RuntimeError("restart_killed() follows kill_primary()")
         host, port = self.primary_address()
         server.args = [*self.args, "--replicaof", host, str(port)]
+        if self.tls is not None:
+            server.args += self.tls.args(self._tls_ports[server.port])
         server.start()
         self._killed = None
         wait_until(
@@ -327,7 +385,7 @@ class SentinelGroup:
             replicas = [
                 fields(entry) for entry in self._sentinel(sentinel.port, "SENTINEL", "replicas", self.service_name)
             ]
-            mine = [r for r in replicas if r.get(b"port") == str(server.port).encode()]
+            mine = [r for r in replicas if r.get(b"port") == str(self.client_port(server)).encode()]
             if not mine or mine[0].get(b"flags") != b"slave" or mine[0].get(b"master-link-status") != b"ok":
                 return False  # the sentinels refresh a replica's state every 10 s
         return True

@@ -24,6 +24,7 @@ from neuroglia.data.redis.exceptions import (
     CacheException,
     CachePermissionError,
     CacheTimeoutError,
+    CacheTLSError,
     CacheUnavailableError,
     Delivery,
     PoolExhaustedError,
@@ -151,9 +152,11 @@ class PrimaryFollower:
                     raise self._closed_error(label) from None
                 raise
             except CacheException as exc:
-                if not isinstance(exc, CacheUnavailableError) or loop.time() + RESOLVE_INTERVAL >= limit:
+                # A refusal (credentials, TLS trust, an unknown service) will not heal by asking again.
+                refused = isinstance(exc, CacheTLSError) or not isinstance(exc, CacheUnavailableError)
+                if refused or loop.time() + RESOLVE_INTERVAL >= limit:
                     error = copy_error(exc, "", Delivery.NOT_SENT)
-                    if isinstance(exc, CacheUnavailableError):
+                    if not refused:
                         error.args = (
                             f"{label}: no primary of service {self._resolver.service_name!r} could be reached "
                             f"before the deadline; not sent (last attempt: {exc})",

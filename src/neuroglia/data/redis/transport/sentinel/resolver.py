@@ -23,6 +23,7 @@ from typing import Any
 
 from neuroglia.data.redis.exceptions import (
     CacheException,
+    CacheTLSError,
     CacheUnavailableError,
     ConfigurationError,
     Delivery,
@@ -145,11 +146,18 @@ class SentinelResolver:
             ).with_delivery(Delivery.NOT_SENT)
 
     def _none_answered(self, failures: list[tuple[Address, CacheException]]) -> CacheException:
-        """The error when no sentinel answered: a refusal (wrong sentinel password, ACL) says so, else an outage."""
+        """The error when no sentinel answered: a refusal (sentinel credentials, ACL, TLS) says so, else an outage."""
         said = "; ".join(f"{format_address(sentinel)}: {exc}" for sentinel, exc in failures)
-        refused = next((exc for _, exc in failures if not isinstance(exc, CacheUnavailableError)), None)
+        refused = next(
+            (
+                exc
+                for _, exc in failures
+                if isinstance(exc, CacheTLSError) or not isinstance(exc, CacheUnavailableError)
+            ),
+            None,
+        )
         if refused is not None:
-            # Resending will not help: the sentinel credentials (sentinel_username/password) are wrong.
+            # Resending will not help: the sentinel credentials or the TLS trust are wrong.
             error = copy_error(refused, "", Delivery.NOT_SENT)
             error.args = (f"the sentinels of service {self.service_name!r} refused the connection: {said}",)
             return error
