@@ -14,7 +14,6 @@ unless fail-safe can answer a read from the in-process copy.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, Unpack, overload
@@ -23,9 +22,9 @@ from ._library import CacheMetrics
 from .entry import CacheResult
 from .local import LocalStore
 from .metrics import CacheStatistics
-from .options import CacheOptions, CacheOptionsOverrides, CallOverrides, Duration, check_tags
+from .options import CacheOptions, CacheOptionsOverrides, CallOverrides, Duration
 from .parts import CacheParts
-from .resolve import OptionsResolver, check_options
+from .resolve import OptionsResolver
 from .shape import shape_for
 from .tags import DEFAULT_TAG_BATCH
 
@@ -86,21 +85,11 @@ class RedisCache:
         tag_batch_size: int = DEFAULT_TAG_BATCH,
         **defaults: Unpack[CacheOptionsOverrides],
     ) -> None:
-        base = check_options(options if options is not None else CacheOptions())
-        if default_expiration is not None:
-            defaults["expiration"] = default_expiration
-        self._resolver = OptionsResolver(base.with_(**defaults))
+        self._resolver = OptionsResolver.for_cache(options, default_expiration, defaults)
         self._options = self._resolver.resolve
         self._repo = repository
         self._parts = parts = CacheParts(
-            repository,
-            namespace,
-            clock or time.time,
-            local_store,
-            local_max_entries,
-            local_max_bytes,
-            metrics,
-            tag_batch_size,
+            repository, namespace, clock, local_store, local_max_entries, local_max_bytes, metrics, tag_batch_size
         )
         # The hit path's calls, bound once.
         self._check_open = parts.check_open
@@ -150,8 +139,7 @@ class RedisCache:
         cancelled flight is given up (waiting processes take over at once).
         The repository stays open.
         """
-        self._parts.first.close()
-        await self._parts.tasks.close()  # (marks the cache closed before it cancels anything)
+        await self._parts.close()
 
     async def drain_async(self) -> None:
         """Wait until the background work (refreshes, factories finishing after a timeout) has ended."""
@@ -243,7 +231,7 @@ class RedisCache:
         result: CacheResult[Any] = await self._get_or_set(key, factory, opts, shape_for(type_))
         return result
 
-    # -- plain reads -------------------------------------------------------------------
+    # -- plain reads, writes and removals ----------------------------------------------
 
     @overload
     async def get_async(
@@ -285,8 +273,6 @@ class RedisCache:
         """:meth:`get_async` with the value's flags; ``None`` on a miss."""
         self._check_open()
         return await self._parts.plain.get_entry(key, shape_for(type_), self._options(options, overrides))
-
-    # -- writes and removals --------------------------------------------------------
 
     async def set_async(
         self,
@@ -330,8 +316,7 @@ class RedisCache:
         meanwhile without the tag is kept.
         """
         self._check_open()
-        (checked,) = check_tags([tag], "tag")
-        return await self._parts.tags.remove(checked)
+        return await self._parts.tags.remove(tag)
 
     async def clear_async(self) -> int:
         """Remove every entry of this namespace (a SCAN of the keyspace: meant for tests and admin tools).

@@ -17,6 +17,7 @@ background tasks (:mod:`.flight`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,7 @@ class CacheParts:
         self,
         repository: RedisRepository,
         namespace: str,
-        clock: Callable[[], float],
+        clock: Callable[[], float] | None,
         local_store: LocalStore | None,
         local_max_entries: int,
         local_max_bytes: int,
@@ -70,7 +71,7 @@ class CacheParts:
         self.first = first = FirstLevel(
             local_store, near, keys.entry_root, keys.full_prefix, ins, local_max_entries, local_max_bytes
         )
-        self.timing = timing = EntryClock(clock)
+        self.timing = timing = EntryClock(clock or time.time)
         self.tasks = tasks = TaskTracker()
         flights: SingleFlight[Outcome] = SingleFlight(tasks)
         refreshes: SingleFlight[None] = SingleFlight(tasks)
@@ -83,6 +84,11 @@ class CacheParts:
         )
         self.plain = PlainAccess(repository, keys, scripts, store, first, timing, flights, refreshes, results, ins)
         self.tags = TagRemoval(scripts, keys, first.store, (flights, refreshes), ins, tag_batch_size)
+
+    async def close(self) -> None:
+        """Stop the first level's listening, then cancel the background work (the cache is closed from then on)."""
+        self.first.close()
+        await self.tasks.close()  # (marks the cache closed before it cancels anything)
 
     def check_open(self) -> None:
         """Refuse a call once the cache is closed."""

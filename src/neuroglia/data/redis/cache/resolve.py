@@ -36,6 +36,16 @@ class OptionsResolver:
         """The options a call starts from."""
         self._memo: dict[tuple[Any, ...], tuple[CacheOptions, CacheOptions]] = {}
 
+    @classmethod
+    def for_cache(
+        cls, options: CacheOptions | None, expiration: Duration | None, defaults: Mapping[str, Any]
+    ) -> OptionsResolver:
+        """The resolver of a cache built with ``options`` (a whole object), ``expiration`` and field ``defaults``."""
+        base = check_options(options if options is not None else CacheOptions())
+        if expiration is not None:
+            defaults = {**defaults, "expiration": expiration}
+        return cls(base.with_(**defaults))
+
     def resolve(
         self,
         options: CacheOptions | None,

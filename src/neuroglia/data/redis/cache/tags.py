@@ -16,6 +16,7 @@ from .flight import SingleFlight
 from .keyspace import KeySpace
 from .local import LocalStore
 from .metrics import CacheInstruments
+from .options import check_tags
 from .scripts import CacheScripts
 
 __all__ = ["DEFAULT_TAG_BATCH", "TagRemoval", "remove_tag"]
@@ -68,7 +69,8 @@ class TagRemoval:
             flights.tag_removed(tag)
 
     async def remove(self, tag: str) -> int:
-        """Remove every entry tagged ``tag`` (a checked tag); how many this call deleted."""
+        """Remove every entry tagged ``tag``; how many this call deleted."""
+        (tag,) = check_tags([tag], "tag")
         self._forget(tag)
         deleted = await remove_tag(self._scripts, self._keys, tag, self._batch)
         # Again: a read that crossed the removal may have kept an entry it deleted.
