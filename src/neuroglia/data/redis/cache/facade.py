@@ -272,7 +272,8 @@ class RedisCache:
     ) -> CacheResult[Any] | None:
         """:meth:`get_async` with the value's flags; ``None`` on a miss."""
         self._check_open()
-        return await self._parts.plain.get_entry(key, shape_for(type_), self._options(options, overrides))
+        opts = self._options(options, overrides)
+        return await self._parts.plain.get_entry(key, shape_for(type_), opts)
 
     async def set_async(
         self,
