@@ -137,3 +137,22 @@ async def test_a_disconnect_while_waiting_for_the_primary_is_an_outage_not_a_can
     await repo.disconnect()
     with pytest.raises(CacheUnavailableError, match="closed"):
         await asyncio.wait_for(waiting, 10)
+
+
+async def test_a_read_the_replica_cannot_answer_is_asked_of_the_primary(
+    sentinel_repo: SentinelRepositories, sentinel_group: SentinelGroup
+) -> None:
+    repo = sentinel_repo(read_from="replica", retry_policy={"retries": 0}, circuit_breaker=False)
+    await repo.set_async("fallback", "v")
+    primary = sentinel_group.primary()
+    command(primary.port, "WAIT", "1", "2000")
+    assert await repo.get_async("fallback") == "v"  # from the replica
+    replica = next(server for server in sentinel_group.servers if server is not primary)
+    replica.kill()
+    try:
+        before = _calls(primary.port, "get")
+        assert [await repo.get_async("fallback") for _ in range(3)] == ["v"] * 3  # no error reaches the caller
+        assert _calls(primary.port, "get") - before == 3
+    finally:
+        replica.start()  # still a replica of the same primary: nothing failed over
+        sentinel_group.wait_ready()
