@@ -42,6 +42,8 @@ async def test_commands_reach_the_primary_the_sentinels_name(
     assert transport.primary_address == sentinel_group.primary_address()
     # The write is on the primary the sentinels name, not somewhere else.
     assert command(sentinel_group.primary().port, "GET", "a") == b"1"
+    await repo.disconnect()  # closes the sentinel, subscription and data connections
+    assert await repo.get_async("a") == "1"  # and a later command finds the primary again
 
 
 async def test_locks_and_fencing_through_the_sentinels(sentinel_repo: SentinelRepositories) -> None:
