@@ -61,6 +61,26 @@ def first_success_after(writers: list[Writer], moment: float) -> float | None:
     return min(times) - moment if times else None
 
 
+async def test_a_hung_primary_is_left_for_the_one_the_sentinels_promote(
+    sentinel_repo: SentinelRepositories, sentinel_group: SentinelGroup
+) -> None:
+    # SIGSTOP: the connection stays open and silent (no reset, no refusal), as in a
+    # partition. Commands time out; the sentinels' +switch-master moves the transport.
+    repo = sentinel_repo(operation_timeout=0.5, retry_policy={"retries": 0}, circuit_breaker=False)
+    transport = sentinel_repo.transport(repo)
+    await repo.set_async("hung", "before")
+    hung = sentinel_group.primary()
+    hung.pause()
+    try:
+        new = await asyncio.to_thread(sentinel_group.wait_for_new_primary, hung)
+        await eventually(lambda: transport.primary_address == new, within=10, what="the transport follows the switch")
+        await until_done(lambda: repo.set_async("hung", "after"))
+        assert await repo.get_async("hung") == "after"
+    finally:
+        hung.resume()
+        await asyncio.to_thread(sentinel_group.restart_as_replica, hung)
+
+
 async def test_killing_the_primary_under_load(
     sentinel_repo: SentinelRepositories, sentinel_group: SentinelGroup
 ) -> None:

@@ -288,6 +288,14 @@ class SentinelGroup:
         killed = self._killed
         if killed is None:
             raise RuntimeError("wait_for_failover() follows kill_primary()")
+        return self.wait_for_new_primary(killed, timeout)
+
+    def wait_for_new_primary(self, old: RedisServer, timeout: float = 30.0) -> tuple[str, int]:
+        """Wait until every sentinel reports a primary other than ``old``, and it answers ``ROLE`` master.
+
+        For faults other than a kill (``old.pause()``: a hung primary).
+        Returns the new primary's address.
+        """
         found: list[tuple[str, int]] = []
 
         def promoted() -> bool:
@@ -295,7 +303,7 @@ class SentinelGroup:
             if len(addresses) != 1:
                 return False
             (address,) = addresses
-            if address[1] == self.client_port(killed):
+            if address[1] == self.client_port(old):
                 return False
             role = command(self._plain(address[1]), "ROLE", password=self.password)
             if not (isinstance(role, list) and role and role[0] == b"master"):
@@ -363,12 +371,23 @@ class SentinelGroup:
         server = self._killed
         if server is None:
             raise RuntimeError("restart_killed() follows kill_primary()")
+        self._killed = None
+        return self.restart_as_replica(server, timeout)
+
+    def restart_as_replica(self, server: RedisServer, timeout: float = 30.0) -> RedisServer:
+        """Stop ``server`` (running, paused or dead) and start it as a replica of the current primary.
+
+        Waits until it is linked and every sentinel sees it as a replica it
+        could promote: the quick way back to a group that can fail over
+        again (a demoted primary left running waits for the sentinels'
+        next look, up to 10 s).
+        """
+        server.stop()
         host, port = self.primary_address()
         server.args = [*self.args, "--replicaof", host, str(port)]
         if self.tls is not None:
             server.args += self.tls.args(self._tls_ports[server.port])
         server.start()
-        self._killed = None
         wait_until(
             lambda: b"master_link_status:up" in info(server.port, "replication", self.password),
             timeout,
