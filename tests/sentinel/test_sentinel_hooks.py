@@ -33,7 +33,8 @@ class InnerDouble:
         self.handlers.append(handler)
 
     def remove_push_handler(self, handler: Callable[[list[Any]], None]) -> None:
-        self.handlers.remove(handler)
+        if handler in self.handlers:  # as the real one: no error when absent
+            self.handlers.remove(handler)
 
     def ready(self, serial: int) -> None:
         for hook in list(self.hooks):
@@ -85,3 +86,16 @@ def test_handlers_follow_the_primary_and_a_removed_hook_stays_quiet() -> None:
     assert not registrations.active
     registrations.uninstall(as_inner(inner))
     assert inner.handlers == []
+
+
+def test_installing_again_catches_up_without_doubling() -> None:
+    registrations = Registrations()
+    inner = InnerDouble()
+    registrations.add_handler(print, None)
+    registrations.add_hook([("CLIENT", "TRACKING", "ON")], None, None, None)
+    registrations.install(as_inner(inner))
+    # Registered while the new primary was being confirmed (on the old one, or none):
+    registrations.add_hook([("CLIENT", "TRACKING", "ON", "BCAST")], None, None, None)
+    registrations.install(as_inner(inner))
+    assert len(inner.handlers) == 1
+    assert [hook.commands[0][-1] for hook in inner.hooks] == ["ON", "BCAST"]

@@ -86,11 +86,19 @@ class Registrations:
     # -- moving to a new primary ---------------------------------------------------------
 
     def install(self, inner: MultiplexedTransport) -> None:
-        """Put every handler and hook on ``inner`` (a new primary's transport, before it serves)."""
+        """Put every handler and hook on ``inner`` (a new primary's transport, before it serves).
+
+        Idempotent: what is already on ``inner`` is not added twice, so a
+        registration made while ``inner`` was being confirmed is caught up
+        by calling it again.
+        """
         for handler in self.handlers:
+            inner.remove_push_handler(handler)  # no error when absent: at most one copy
             inner.add_push_handler(handler)
+        installed = {id(hook) for hook, _ in self._installed.get(id(inner), [])}
         for hook in self.hooks:
-            self._install_hook(hook, inner)
+            if id(hook) not in installed:
+                self._install_hook(hook, inner)
 
     def uninstall(self, inner: MultiplexedTransport) -> None:
         """Take the handlers off ``inner`` (hooks stay, so closing it reports ``on_lost``)."""

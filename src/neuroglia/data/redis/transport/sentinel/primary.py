@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from neuroglia.data.redis.exceptions import (
+    CacheCommandError,
     CacheException,
-    CachePermissionError,
     CacheTimeoutError,
     CacheTLSError,
     CacheUnavailableError,
@@ -219,6 +219,7 @@ class PrimaryFollower:
         if fresh:
             old, moved = self.inner, address != self.address
             self.inner, self.address = inner, address
+            self._registrations.install(inner)  # what was registered while it was being confirmed
             if moved:
                 self._primary_changed(address)
             if old is not None and moved:
@@ -237,8 +238,8 @@ class PrimaryFollower:
         """The server at ``address`` says it is a primary (``ROLE``), or the resolution fails."""
         try:
             role = await inner.execute(("ROLE",), deadline)
-        except CachePermissionError:
-            return  # an ACL without +role: the sentinels' word has to do
+        except CacheCommandError:
+            return  # an ACL without +role, or ROLE renamed: the sentinels' word has to do
         kind = role[0] if isinstance(role, list) and role else role
         if kind != b"master":
             shown = kind.decode("utf-8", "replace") if isinstance(kind, bytes) else repr(kind)
