@@ -62,7 +62,9 @@ class CacheParts:
     ) -> None:
         if isinstance(tag_batch_size, bool) or not isinstance(tag_batch_size, int) or tag_batch_size < 1:
             raise InvalidArgumentError(f"tag_batch_size must be an integer >= 1, got {tag_batch_size!r}")
-        self.keys = keys = KeySpace(namespace, repository.config.key_prefix)
+        self.keys = keys = KeySpace(
+            namespace, repository.config.key_prefix, one_slot=repository.config.topology == "cluster"
+        )
         scripts = CacheScripts(repository)
         codec = repository.codec
         owned = metrics if metrics is not None else repository.metrics
