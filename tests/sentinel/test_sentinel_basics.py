@@ -7,6 +7,7 @@ here fails over (see ``test_sentinel_failover.py``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -14,7 +15,9 @@ from neuroglia.data.redis import (
     CacheUnavailableError,
     ConfigurationError,
     DistributedLock,
+    RedisCache,
     RedisConfig,
+    RedisHashRepository,
     check_health,
 )
 from neuroglia.data.redis.testing import SentinelGroup, free_port
@@ -23,6 +26,13 @@ from neuroglia.data.redis.transport.sentinel import SentinelTransport
 from tests.sentinel.conftest import SentinelRepositories
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+@dataclasses.dataclass
+class Pizza:
+    id: str
+    name: str
+    price: float
 
 
 async def test_commands_reach_the_primary_the_sentinels_name(
@@ -58,6 +68,24 @@ async def test_locks_and_fencing_through_the_sentinels(sentinel_repo: SentinelRe
                 blocking=False
             )
     assert tokens == sorted(set(tokens))
+
+
+async def test_hash_repository_and_cache_through_the_sentinels(sentinel_repo: SentinelRepositories) -> None:
+    repo = sentinel_repo()
+    pizzas = RedisHashRepository[Pizza](repo, Pizza, key_prefix="pizza")
+    margherita = Pizza(id="margherita", name="Margherita", price=12.5)
+    await pizzas.add_async(margherita)
+    assert await pizzas.get_async("margherita") == margherita
+    computed: list[str] = []
+
+    async def menu() -> str:
+        computed.append("menu")
+        return "margherita, diavola"
+
+    async with RedisCache(repo, "menu", default_expiration=60) as cache:  # Lua scripts, leases
+        assert await cache.get_or_set_async("today", menu) == "margherita, diavola"
+        assert await cache.get_or_set_async("today", menu) == "margherita, diavola"
+    assert computed == ["menu"]
 
 
 async def test_health_reports_the_primary(sentinel_repo: SentinelRepositories) -> None:
