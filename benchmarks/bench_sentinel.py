@@ -32,6 +32,13 @@ per cycle and repository:
 
 Then the killed server is restarted as a replica and the group settles
 before the next cycle. The report gives the median and max over cycles.
+
+Before the failovers, the steady-state cost of following the primary: 50
+tasks doing ``SET`` + ``GET`` of 64-byte values through the sentinel URL
+against the same through ``redis://`` straight to the primary, in
+alternating one-second slices; the median of the per-slice-pair ratios
+(target: within 5 %, the sentinel transport adds a check per command).
+
 Exit status is 0, or 1 with ``--check`` when a target is missed.
 """
 
@@ -56,6 +63,8 @@ from neuroglia.data.redis import CacheException, RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import SentinelGroup
 
 TASKS = 10
+STEADY_TASKS = 50
+STEADY_SLICE = 1.0  # seconds per slice of the steady-state comparison
 TARGET_SECONDS = 2.0
 CYCLE_BOUND = 30.0  # seconds a cycle may take at most, whatever happens
 
@@ -173,8 +182,59 @@ def summary(values: list[float | None]) -> dict[str, float | None]:
     return {"median": statistics.median(known), "max": max(known)}
 
 
-async def main_async(cycles: int) -> dict[str, Any]:
+async def steady_ops(repo: RedisRepository, seconds: float) -> float:
+    """GET+SET pairs per second from 50 tasks for ``seconds``."""
+    done = 0
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + seconds
+
+    async def worker(index: int) -> None:
+        nonlocal done
+        key = f"steady:{index}"
+        while loop.time() < stop_at:
+            await repo.set_async(key, "v" * 64)
+            await repo.get_async(key)
+            done += 2
+
+    await asyncio.gather(*(worker(i) for i in range(STEADY_TASKS)))
+    return done / seconds
+
+
+async def overhead(group: SentinelGroup, rounds: int) -> dict[str, Any]:
+    """The sentinel URL against ``redis://`` straight to the same primary, in alternating slices."""
+    primary = group.primary()
+    through = RedisRepository(RedisConfig(url=group.url))
+    direct = RedisRepository(RedisConfig(url=primary.url))
+    ratios, rates_through, rates_direct = [], [], []
+    try:
+        for repo in (through, direct):
+            await steady_ops(repo, 0.2)  # connections open, code warm
+        for index in range(rounds):
+            order = (through, direct) if index % 2 == 0 else (direct, through)
+            rates = {id(repo): await steady_ops(repo, STEADY_SLICE) for repo in order}
+            rates_through.append(rates[id(through)])
+            rates_direct.append(rates[id(direct)])
+            ratios.append(rates[id(through)] / rates[id(direct)])
+    finally:
+        await through.disconnect()
+        await direct.disconnect()
+    return {
+        "ops_per_s_sentinel": statistics.median(rates_through),
+        "ops_per_s_direct": statistics.median(rates_direct),
+        "median_ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
+
+
+async def main_async(cycles: int, rounds: int) -> dict[str, Any]:
     with SentinelGroup() as group:
+        steady = await overhead(group, rounds)
+        print(
+            f"steady state, 50 tasks SET+GET: sentinel URL {steady['ops_per_s_sentinel']:,.0f} ops/s, "
+            f"redis:// to the primary {steady['ops_per_s_direct']:,.0f} ops/s, "
+            f"median ratio {steady['median_ratio']:.3f}",
+            flush=True,
+        )
         runs = [
             Run("breaker off", RedisRepository(RedisConfig(url=group.url, circuit_breaker=False))),
             Run("defaults", RedisRepository(RedisConfig(url=group.url))),
@@ -201,6 +261,7 @@ async def main_async(cycles: int) -> dict[str, Any]:
                 await run.repo.disconnect()
     report: dict[str, Any] = {
         "machine": describe_machine(),
+        "steady": steady,
         "cycles": results,
         "kill_to_promotion": summary([r["kill_to_promotion"] for r in results]),
         "promotion_to_announcement": summary([r["promotion_to_announcement"] for r in results]),
@@ -221,12 +282,13 @@ def fmt(value: float | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cycles", type=int, default=5, help="failovers to measure (default 5)")
+    parser.add_argument("--cycles", type=int, default=5, help="failovers to measure (default 5; 0: steady state only)")
+    parser.add_argument("--rounds", type=int, default=10, help="slices of the steady-state comparison (default 10)")
     parser.add_argument("--json", help="write the report to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    report = asyncio.run(main_async(max(1, args.cycles)))
+    report = asyncio.run(main_async(max(0, args.cycles), max(2, args.rounds)))
     print(f"\n{report['machine']}")
     promotion = report["kill_to_promotion"]
     print(f"kill -> promotion: median {fmt(promotion['median'])}, max {fmt(promotion['max'])}")
@@ -235,8 +297,15 @@ def main() -> int:
         f"promotion -> +switch-master (the sentinels announce it): median {fmt(announcement['median'])}, "
         f"max {fmt(announcement['max'])}"
     )
-    missed = False
-    for name in ("breaker off", "defaults"):
+    steady = report["steady"]
+    steady_ok = steady["median_ratio"] >= 0.95
+    print(
+        f"steady state, 50 tasks SET+GET: sentinel / direct median ratio {steady['median_ratio']:.3f} "
+        f"({steady['ops_per_s_sentinel']:,.0f} / {steady['ops_per_s_direct']:,.0f} ops/s; "
+        f"target >= 0.95: {'PASS' if steady_ok else 'MISSED'})"
+    )
+    missed = not steady_ok
+    for name in ("breaker off", "defaults") if report["cycles"] else ():
         figures = report[name]
         recovery = figures["promotion_to_first_success"]
         ok = recovery["max"] is not None and recovery["max"] <= TARGET_SECONDS

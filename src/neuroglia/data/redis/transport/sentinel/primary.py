@@ -69,7 +69,9 @@ class PrimaryFollower:
         self._watcher = SwitchWatcher(resolver, self._on_switch, self._on_subscribed)
         self.inner: MultiplexedTransport | None = None
         self.address: Address | None = None
-        self.suspect = True  # no primary confirmed yet
+        self.fast: MultiplexedTransport | None = None
+        """The primary's transport while it is confirmed and not suspect: the one attribute the fast path reads."""
+        self._suspect = True  # no primary confirmed yet
         self._resolving: asyncio.Task[MultiplexedTransport] | None = None
         self._next_attempt = 0.0
         self._hint: Address | None = None  # the new primary a +switch-master message named
@@ -77,9 +79,15 @@ class PrimaryFollower:
         self.failovers = 0
         """How many times the primary moved."""
 
-    def ready(self) -> MultiplexedTransport | None:
-        """The primary's transport when it is confirmed and not suspect (the fast path)."""
-        return self.inner if not self.suspect else None
+    @property
+    def suspect(self) -> bool:
+        """The primary may have moved: callers wait for a resolution before sending."""
+        return self._suspect
+
+    @suspect.setter
+    def suspect(self, value: bool) -> None:
+        self._suspect = value
+        self.fast = None if value else self.inner
 
     async def close(self) -> None:
         """Stop following: callers waiting give up, the subscription and the primary's transport close."""

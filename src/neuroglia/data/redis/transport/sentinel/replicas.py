@@ -71,6 +71,8 @@ class ReplicaRouter:
         if mode not in READ_FROM:
             raise ConfigurationError(f"read_from: must be one of {', '.join(READ_FROM)}, got {mode!r}")
         self.mode = mode
+        self.enabled = mode != "primary"
+        """Reads may go to replicas."""
         self._resolver = resolver
         self._build = build
         self._primary = primary
@@ -81,11 +83,6 @@ class ReplicaRouter:
         self._turn = itertools.count()
         self._refreshed_at = -float("inf")
         self._refreshing: asyncio.Task[None] | None = None
-
-    @property
-    def enabled(self) -> bool:
-        """Reads may go to replicas."""
-        return self.mode != "primary"
 
     def serves(self, args: Args) -> bool:
         """``args`` is a read a replica may serve."""

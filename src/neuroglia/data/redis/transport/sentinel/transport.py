@@ -155,11 +155,19 @@ class SentinelTransport:
 
     async def execute(self, args: Args, deadline: float | None = None) -> Any:
         """Send one command to the primary (a read to a replica with ``read_from``) and return its raw reply."""
-        if self._router.enabled and not self._registrations.active and self._router.serves(args):
+        inner = self._follower.fast
+        if inner is None or (self._router.enabled and self._router.serves(args) and not self._registrations.active):
+            return await self._execute_slow(args, deadline)
+        try:
+            return await inner.execute(args, deadline)
+        except CacheException as exc:
+            self._follower.observe(inner, exc)
+            raise
+
+    async def _execute_slow(self, args: Args, deadline: float | None) -> Any:
+        if self._router.enabled and self._router.serves(args) and not self._registrations.active:
             return await self._read(args, deadline)
-        inner = self._follower.ready()
-        if inner is None:
-            inner = await self._follower.get(args[0], deadline)
+        inner = await self._follower.get(args[0], deadline)
         try:
             return await inner.execute(args, deadline)
         except CacheException as exc:
@@ -176,7 +184,7 @@ class SentinelTransport:
                 if isinstance(exc, CacheTimeoutError) and deadline is not None:
                     raise  # its deadline is spent: nothing left for the primary
                 _log.debug("neuroglia-redis: replica read failed, asking the primary: %s", exc)
-        inner = self._follower.ready()
+        inner = self._follower.fast
         if inner is None:
             inner = await self._follower.get(args[0], deadline)
         try:
@@ -189,7 +197,7 @@ class SentinelTransport:
         """Send a batch to the primary in one round trip (``MULTI``/``EXEC`` around it when asked)."""
         if not commands:
             return []
-        inner = self._follower.ready()
+        inner = self._follower.fast
         if inner is None:
             inner = await self._follower.get("MULTI" if transaction else "PIPELINE", None)
         try:
@@ -200,7 +208,7 @@ class SentinelTransport:
 
     async def execute_blocking(self, args: Args, timeout: float) -> Any:
         """Send a blocking command to the primary on a dedicated connection."""
-        inner = self._follower.ready()
+        inner = self._follower.fast
         if inner is None:
             inner = await self._follower.get(args[0], None)
         try:
@@ -212,7 +220,7 @@ class SentinelTransport:
     @contextlib.asynccontextmanager
     async def dedicated(self) -> AsyncIterator[DedicatedSession]:
         """A dedicated connection to the primary (``WATCH`` ... ``EXEC``)."""
-        inner = self._follower.ready()
+        inner = self._follower.fast
         if inner is None:
             inner = await self._follower.get("DEDICATED", None)
         async with inner.dedicated() as session:
