@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from neuroglia.data.redis import CacheException, RedisRepository
+from neuroglia.data.redis import CacheException, CacheUnavailableError, RedisRepository
 from neuroglia.data.redis.nearcache import NearCache
 from neuroglia.data.redis.testing import SentinelGroup
 from tests.sentinel.conftest import SentinelRepositories
@@ -116,6 +116,9 @@ async def test_killing_the_primary_under_load(
     )
     assert transport.primary_address != old
     assert transport.failovers == 1
+    # What failed was an outage, each with how far it got: never a bad command, never a raw error.
+    failures = [exc for w in writers for exc in w.failures]
+    assert all(isinstance(exc, CacheUnavailableError) and exc.delivery is not None for exc in failures), failures
     sentinel_group.restart_killed()
     # Nothing the new primary acknowledged is lost: each key holds its last acknowledged
     # value, or a later one whose write failed after it may have run.
