@@ -45,6 +45,12 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "SSL_CERTFILE": ("ssl_certfile", str),
     "SSL_KEYFILE": ("ssl_keyfile", str),
     "SSL_CERT_REQS": ("ssl_cert_reqs", str),
+    "CLUSTER_NODES": ("cluster_nodes", str),
+    "SENTINELS": ("sentinels", str),
+    "SERVICE_NAME": ("service_name", str),
+    "SENTINEL_USERNAME": ("sentinel_username", str),
+    "SENTINEL_PASSWORD": ("sentinel_password", str),
+    "READ_FROM": ("read_from", str),
     "TRANSPORT": ("transport", str),
     "PROTOCOL": ("protocol", int),
     "OPERATION_TIMEOUT": ("operation_timeout", _seconds_or_none),
@@ -92,7 +98,7 @@ def settings_from_env(environ: Mapping[str, str], prefix: str = "REDIS_") -> dic
         try:
             value = parse(raw)
         except ValueError:
-            shown = REDACTED if suffix == "PASSWORD" else repr(raw)
+            shown = REDACTED if suffix.endswith("PASSWORD") else repr(raw)
             raise fail(prefix + suffix, f"cannot parse {shown}") from None
         group, _, name = where.rpartition(".")
         if group:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from ..serialization.envelope import EnvelopePolicy
 from .checks import REDACTED, fail, field_default, positive
 from .near_cache import NearCacheOptions
 from .pool import ConnectionPoolConfig
+from .topology import DEFAULT_PORTS, Node, ReadFrom, Topology, check_read_from, format_nodes, parse_nodes
 from .url import parse_url
 
 __all__ = ["RedisConfig"]
@@ -53,6 +54,16 @@ class RedisConfig:
     in flight). ``protocol`` is ``2`` or ``3`` (RESP3, needed for push
     messages on the command connection; multiplexed transport only). Both can
     also be given in the URL (``?transport=redis-py&protocol=3``).
+
+    A Redis Cluster is named by seed nodes (``redis+cluster://h1:7000,h2:7001``
+    or ``cluster_nodes=["h1:7000", "h2:7001"]``), a Sentinel deployment by
+    its sentinels and service name (``redis+sentinel://h1:26379,h2:26379/mymaster/0``
+    or ``sentinels=[...], service_name="mymaster"``; ``sentinel_username`` and
+    ``sentinel_password`` are the sentinels' own credentials, separate from
+    the data connections' ``username``/``password``). ``rediss+cluster://``
+    and ``rediss+sentinel://`` (or ``ssl=True``) use TLS on every connection.
+    ``read_from`` (``"primary"``, ``"replica"`` or ``"nearest"``) sends reads
+    to replicas found through the topology; see ``docs/scale-out.md``.
 
     ``near_cache`` turns on the in-process level in front of Redis kept
     coherent by server-assisted invalidation: ``True`` for the defaults, a
@@ -95,6 +106,12 @@ class RedisConfig:
     transport: TransportName = "multiplexed"
     protocol: int = 2
     near_cache: NearCacheOptions | Mapping[str, Any] | bool | None = None
+    cluster_nodes: str | Sequence[str | Node] | None = None
+    sentinels: str | Sequence[str | Node] | None = None
+    service_name: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
+    read_from: ReadFrom = "primary"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -108,7 +125,14 @@ class RedisConfig:
             # half-built config in the error's traceback, and its repr shows host.
             set_(self, "host", None)
         # Nothing that names a server: the embedded backend, by default rather than by choice.
-        implicit = url is None and host is None and self.port is None and not self.ssl
+        implicit = (
+            url is None
+            and host is None
+            and self.port is None
+            and not self.ssl
+            and self.cluster_nodes is None
+            and self.sentinels is None
+        )
         if not isinstance(self.require_server, bool):
             raise fail("require_server", f"expected True or False, got {self.require_server!r}")
         if implicit and self.require_server:
@@ -123,6 +147,7 @@ class RedisConfig:
         parts: dict[str, Any] = parse_url(url) if url is not None else {"scheme": "redis"}
         if parts["scheme"] == "redis" and self.ssl:
             parts["scheme"] = "rediss"
+        self._resolve_topology(parts, host)
         for name, given in (
             ("host", host),
             ("port", self.port),
@@ -144,9 +169,11 @@ class RedisConfig:
 
         scheme: Scheme = parts["scheme"]
         set_(self, "_scheme", scheme)
+        topology: Topology = parts.get("topology", "standalone")
+        set_(self, "_topology", topology)
         set_(self, "_memory_name", parts.get("memory_name") if scheme == "memory" else None)
         set_(self, "_unix_socket_path", parts["path"] if scheme == "unix" else None)
-        if scheme in ("memory", "unix"):
+        if scheme in ("memory", "unix") or topology == "sentinel":
             set_(self, "host", None)
             set_(self, "port", None)
         else:
@@ -158,6 +185,8 @@ class RedisConfig:
         db = 0 if parts["db"] is None else parts["db"]
         if isinstance(db, bool) or not isinstance(db, int) or db < 0:
             raise fail("db", f"must be an integer >= 0, got {db!r}")
+        if topology == "cluster" and db != 0:
+            raise fail("db", f"a Redis Cluster has only database 0, got {db}")
         set_(self, "db", db)
         set_(self, "username", parts["username"])
         set_(self, "password", parts["password"])
@@ -173,6 +202,7 @@ class RedisConfig:
         set_(self, "fallback", FallbackPolicy.coerce(self.fallback))
         set_(self, "envelope", EnvelopePolicy.coerce(self.envelope))
         positive("operation_timeout", self.operation_timeout)
+        set_(self, "read_from", check_read_from(self.read_from, topology))
         self._check_transport()
         self._check_near_cache()
         self._check_ssl()
@@ -184,6 +214,63 @@ class RedisConfig:
             resolve_serializer(self.serializer)
         except ValueError as exc:
             raise fail("serializer", str(exc)) from None
+
+    def _resolve_topology(self, parts: dict[str, Any], host: str | None) -> None:
+        """Merge the URL's topology with the ``cluster_nodes``/``sentinels``/``service_name`` fields.
+
+        A field may repeat what the URL says (as copies of a config do) but
+        not contradict it, and a topology cannot be mixed with a
+        single-server ``host``/``port``.
+        """
+        set_ = object.__setattr__
+        topology = parts.get("topology", "standalone")
+        for name, kind in (("cluster_nodes", "cluster"), ("sentinels", "sentinel")):
+            given = getattr(self, name)
+            if given is None:
+                continue
+            nodes = parse_nodes(name, given, DEFAULT_PORTS[kind])
+            if topology == "standalone":
+                if parts.get("host") is not None or host is not None or parts["scheme"] in ("unix", "memory"):
+                    raise fail(name, "cannot be combined with a single-server url/host; pass only one of them")
+                topology = parts["topology"] = kind
+                parts["nodes"] = nodes
+            elif topology != kind:
+                raise fail(name, f"is given with a {topology} URL; pass the {topology}'s nodes only")
+            elif parts["nodes"] != nodes:
+                said = format_nodes(parts["nodes"])
+                raise fail(name, f"{format_nodes(nodes)} contradicts the URL, which says {said}")
+        service = self.service_name
+        if service is not None and (not isinstance(service, str) or not service or "/" in service):
+            raise fail("service_name", f"expected a non-empty name without '/', got {service!r}")
+        if service is not None and parts.get("service_name") not in (None, service):
+            raise fail("service_name", f"{service!r} contradicts the URL, which says {parts['service_name']!r}")
+        if topology == "standalone":
+            for name in ("service_name", "sentinel_username", "sentinel_password"):
+                if getattr(self, name) is not None:
+                    raise fail(name, "is only used with sentinels (redis+sentinel:// or sentinels=...)")
+            set_(self, "cluster_nodes", None)
+            set_(self, "sentinels", None)
+            return
+        if topology == "sentinel":
+            service = parts.get("service_name") or service
+            if service is None:
+                raise fail("service_name", "a sentinel configuration needs the primary's service name")
+            set_(self, "service_name", service)
+        elif service is not None or self.sentinel_username is not None or self.sentinel_password is not None:
+            raise fail("service_name" if service is not None else "sentinel_password", "is only used with sentinels")
+        if self.transport == "redis-py":
+            raise fail("transport", f"a {topology} topology needs transport='multiplexed' (its connections are ours)")
+        nodes = parts["nodes"]
+        set_(self, "cluster_nodes", nodes if topology == "cluster" else None)
+        set_(self, "sentinels", nodes if topology == "sentinel" else None)
+        if topology == "cluster":
+            # The first seed stands for the cluster where one address is shown (and copies compare it).
+            seed_host, seed_port = nodes[0]
+            if host not in (None, seed_host) or self.port not in (None, seed_port):
+                raise fail("host", "a cluster is named by cluster_nodes; host/port must not name another server")
+            parts["host"], parts["port"] = seed_host, seed_port
+        elif host is not None or self.port is not None:
+            raise fail("host", "a sentinel configuration finds its primary through the sentinels; drop host/port")
 
     def _resolve_pool(self) -> None:
         pool = ConnectionPoolConfig.coerce(self.connection_pool)
@@ -292,6 +379,17 @@ class RedisConfig:
         return self._scheme  # type: ignore[attr-defined,no-any-return]
 
     @property
+    def topology(self) -> Topology:
+        """``"standalone"`` (one server), ``"cluster"`` or ``"sentinel"``."""
+        return self._topology  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """The cluster's seed nodes or the sentinels, as ``(host, port)`` pairs (empty for one server)."""
+        nodes = self.cluster_nodes if self.topology == "cluster" else self.sentinels
+        return tuple(nodes or ())  # type: ignore[arg-type]
+
+    @property
     def memory_name(self) -> str | None:
         """The name of the ``memory://`` server (``None``: a private one, or not memory)."""
         return self._memory_name  # type: ignore[attr-defined,no-any-return]
@@ -351,6 +449,10 @@ class RedisConfig:
             auth += "@"
         if self.scheme == "unix":
             return f"unix://{auth}{self.unix_socket_path}?db={self.db}"
+        if self.topology == "cluster":
+            return f"{self.scheme}+cluster://{auth}{format_nodes(self.nodes)}"
+        if self.topology == "sentinel":
+            return f"{self.scheme}+sentinel://{auth}{format_nodes(self.nodes)}/{self.service_name}/{self.db}"
         host = f"[{self.host}]" if self.host and ":" in self.host else self.host
         return f"{self.scheme}://{auth}{host}:{self.port}/{self.db}"
 
@@ -363,9 +465,9 @@ class RedisConfig:
             if not f.init or f.name in ("url",):
                 continue
             value = getattr(self, f.name)
-            if f.name == "password":
+            if f.name in ("password", "sentinel_password"):
                 value = REDACTED if value else None
-                shown.append(f"password={value}")
+                shown.append(f"{f.name}={value}")
                 continue
             shown.append(f"{f.name}={value!r}")
         return f"RedisConfig(url={self.redacted_url!r}, {', '.join(shown)})"

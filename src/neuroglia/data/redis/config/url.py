@@ -1,16 +1,32 @@
-"""Connection URLs: ``redis://``, ``rediss://``, ``unix://`` and ``memory://``, split into fields."""
+"""Connection URLs, split into fields.
+
+``redis://``, ``rediss://``, ``unix://`` and ``memory://`` name one server;
+``redis+cluster://`` and ``redis+sentinel://`` (``rediss+...`` with TLS) name
+a topology by a list of nodes (:mod:`.topology`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..exceptions import ConfigurationError
 from .checks import fail
+from .topology import DEFAULT_PORTS, parse_nodes
 
 __all__ = ["SCHEMES", "parse_url"]
 
-SCHEMES: Final[tuple[str, ...]] = ("redis", "rediss", "unix", "memory")
+SCHEMES: Final[tuple[str, ...]] = (
+    "redis",
+    "rediss",
+    "unix",
+    "memory",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+)
 
 
 _URL_QUERY: Final[dict[str, Any]] = {
@@ -22,6 +38,9 @@ _URL_QUERY: Final[dict[str, Any]] = {
     "client_name": str,
     "transport": str,
     "protocol": int,
+    "read_from": str,
+    "sentinel_username": str,
+    "sentinel_password": str,
 }
 
 
@@ -54,15 +73,16 @@ def _split(url: str) -> dict[str, Any]:
 
     try:
         parts = urlsplit(url)
-        port = parts.port
+        scheme = parts.scheme.lower()
+        # A topology URL lists several host:port pairs, which urlsplit's port cannot read.
+        port = None if "+" in scheme else parts.port
     except ValueError as exc:
         raise fail("url", f"malformed URL ({shown(str(exc))}); expected e.g. redis://host:6379/0") from None
-    scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise fail("url", f"unsupported scheme {scheme!r}; allowed: {list(SCHEMES)}")
     result: dict[str, Any] = {
         "scheme": scheme,
-        "host": parts.hostname,
+        "host": None if "+" in scheme else parts.hostname,
         "port": port,
         "db": None,
         "username": unquote(parts.username) if parts.username else None,
@@ -104,6 +124,8 @@ def _split(url: str) -> dict[str, Any]:
         result["path"] = parts.path
         result["host"] = None
         return result
+    if "+" in scheme:
+        return _topology(result, parts.netloc.rpartition("@")[2], parts.path.strip("/"), shown)
     if not parts.hostname:
         raise fail("url", "missing host; expected e.g. redis://localhost:6379/0")
     path = parts.path.strip("/")
@@ -113,4 +135,32 @@ def _split(url: str) -> dict[str, Any]:
         if result["db"] is not None and result["db"] != int(path):
             raise fail("db", "the URL path and its ?db= parameter disagree")
         result["db"] = int(path)
+    return result
+
+
+def _topology(result: dict[str, Any], hosts: str, path: str, shown: Callable[[str], str]) -> dict[str, Any]:
+    """``redis+cluster://h1:p1,h2:p2[/0]`` and ``redis+sentinel://s1:p1,s2:p2/service[/db]``."""
+    base, _, topology = result["scheme"].partition("+")
+    result["scheme"] = base
+    result["topology"] = topology
+    example = (
+        "redis+cluster://host1:7000,host2:7001"
+        if topology == "cluster"
+        else "redis+sentinel://host1:26379,host2:26379/mymaster/0"
+    )
+    if not hosts:
+        raise fail("url", f"names no node; expected e.g. {example}")
+    result["nodes"] = parse_nodes("url", hosts, DEFAULT_PORTS[topology])
+    segments = [segment for segment in path.split("/") if segment] if path else []
+    if topology == "sentinel":
+        if not segments:
+            raise fail("service_name", f"a sentinel URL names the monitored service in its path: {example}")
+        result["service_name"] = segments.pop(0)
+    if len(segments) > 1 or (segments and not segments[0].isdigit()):
+        raise fail("db", f"the URL path after the nodes must be a database number, got {shown(repr(path))}")
+    if segments:
+        db = int(segments[0])
+        if result["db"] is not None and result["db"] != db:
+            raise fail("db", "the URL path and its ?db= parameter disagree")
+        result["db"] = db
     return result

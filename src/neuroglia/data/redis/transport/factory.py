@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import RedisConfig
+from ..exceptions import ConfigurationError
 from .contract import Transport
 
 __all__ = ["build_transport"]
@@ -11,13 +12,17 @@ __all__ = ["build_transport"]
 def build_transport(config: RedisConfig) -> Transport:
     """Build the transport described by ``config`` (no I/O happens here).
 
-    ``memory://`` is the embedded backend; network URLs get the multiplexed
-    transport unless ``config.transport`` is ``"redis-py"``.
+    ``memory://`` is the embedded backend; a cluster or a sentinel
+    topology gets its routing transport over multiplexed connections; other
+    network URLs get the multiplexed transport unless ``config.transport``
+    is ``"redis-py"``.
     """
     if config.scheme == "memory":
         from .memory import build_memory_transport  # fakeredis is an optional extra
 
         return build_memory_transport(config)
+    if config.topology != "standalone":
+        raise ConfigurationError(f"url: the {config.topology} transport is not available in this build")
     if config.transport == "multiplexed":
         from .multiplexed import build_multiplexed_transport
 
