@@ -20,6 +20,7 @@ own so the kit needs no client library and no event loop.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,7 @@ from .server import RedisServer, free_port, redis_server_binary
 __all__ = ["ClusterNode", "LocalCluster", "key_slot"]
 
 SLOTS = 16384
+_random = random.Random()
 
 
 def _crc16(data: bytes) -> int:
@@ -56,6 +58,26 @@ def key_slot(key: str | bytes) -> int:
         if end > start + 1:
             data = data[start + 1 : end]
     return _crc16(data) % SLOTS
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port(taken: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+    """A free loopback port whose cluster bus port (+10000) is free too; at most 55535, as Redis requires."""
+    for _ in range(200):
+        port = free_port()
+        if port > 55535:
+            port = _random.randrange(20000, 55535)
+        if port not in taken and port + 10000 not in taken and _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free pair of loopback ports (port and port + 10000) was found")
 
 
 def _encode(args: Sequence[Any]) -> bytes:
@@ -191,9 +213,12 @@ class LocalCluster:
             raise FileNotFoundError("redis-server and redis-cli are needed for a local cluster")
         count = self.primaries_count * (1 + self.replicas_per_primary)
         try:
+            taken: set[int] = set()
             for _ in range(count):
+                port = cluster_port(taken)
+                taken.add(port)
                 server = RedisServer(
-                    port=free_port(),
+                    port=port,
                     args=[
                         "--cluster-enabled", "yes",
                         "--cluster-config-file", "nodes.conf",

@@ -21,6 +21,10 @@ def build_transport(config: RedisConfig) -> Transport:
         from .memory import build_memory_transport  # fakeredis is an optional extra
 
         return build_memory_transport(config)
+    if config.topology == "cluster":
+        from .cluster import build_cluster_transport
+
+        return build_cluster_transport(config)
     if config.topology != "standalone":
         raise ConfigurationError(f"url: the {config.topology} transport is not available in this build")
     if config.transport == "multiplexed":
