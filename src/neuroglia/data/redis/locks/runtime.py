@@ -88,6 +88,9 @@ class LockRuntime:
 
     def __init__(self, repository: RedisRepository) -> None:
         self.repository = repository
+        # A script may only touch keys of one slot on a cluster: one counter
+        # per slot there; one per prefix elsewhere (unchanged tokens).
+        self.slot_counters = getattr(repository.config, "topology", "standalone") == "cluster"
         self.scripts = LockScripts(repository)
         self.groups: dict[Key, Group] = {}
         # What each task holds, by resource, so that a second request for a

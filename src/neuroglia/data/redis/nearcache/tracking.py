@@ -102,6 +102,11 @@ class Tracker:
             near.ready = True
             near.trusted_until = _INF
             return tracker
+        if type(transport).__name__ == "ClusterTransport":
+            raise ConfigurationError(
+                "near_cache: not available on a Redis Cluster in this version (invalidations would have to be "
+                "followed on every node's connections); use the near cache with a standalone or Sentinel server"
+            )
         raise ConfigurationError(
             f"near_cache: the transport {type(transport).__name__} cannot deliver invalidations; the near cache "
             "needs the multiplexed transport (redis://, rediss://, unix://) or memory://"
