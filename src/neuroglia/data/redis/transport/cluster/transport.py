@@ -54,6 +54,9 @@ __all__ = ["ClusterTransport"]
 
 _MIN_REFRESH_GAP = 0.05  # refreshes asked for by errors are at most this often
 _DOWN_FOR = 2.0  # a node that failed is asked last during refreshes for this long
+_REFUSED_PROBE = 0.2  # how long a command waits on a node that just refused connections
+_FOLLOW_EVERY = 0.1  # how often the map is read while a primary refuses connections
+_FOLLOW_FOR = 30.0
 
 
 class ClusterTransport:
@@ -87,6 +90,9 @@ class ClusterTransport:
         self._refreshing: asyncio.Task[SlotMap] | None = None
         self._refreshed_at = float("-inf")
         self._down: dict[Address, float] = {}
+        self._refused: dict[Address, float] = {}
+        self._suspects: set[Address] = set()  # primaries that refused connections: the map is followed until gone
+        self._follower: asyncio.Task[None] | None = None
         self._keyless: set[str] = set()
         self._turn = itertools.count()
 
@@ -140,43 +146,71 @@ class ClusterTransport:
             ).with_delivery(Delivery.NOT_SENT) from None
 
     async def _discover(self) -> SlotMap:
+        """Ask every known node at once; take the first map that routes no slot to a node refusing connections.
+
+        During a failover the nodes' views differ for a moment: the promoted
+        replica (and soon the others) already name it, a lagging node still
+        names the dead primary. A map naming only reachable primaries wins;
+        failing that, the first answer does.
+        """
         loop = asyncio.get_running_loop()
-        now = loop.time()
         known = self._map
         candidates = merge_addresses(
             known.primaries() if known else (), sorted(known.addresses()) if known else (), self._seeds
         )
-        candidates.sort(key=lambda a: self._down.get(a, 0.0) > now)  # nodes that failed lately last
         failures: list[str] = []
-        for address in candidates:
-            transport = self.node(address)
-            bound = transport.settings.socket_connect_timeout or 1.0
-            try:
-                reply = await transport.execute(("CLUSTER", "SLOTS"), loop.time() + min(1.0, bound))
-            except CacheCommandError as exc:
-                if "cluster support disabled" in str(exc) or "unknown command" in str(exc).lower():
-                    raise ConfigurationError(
-                        f"url: the node {address[0]}:{address[1]} is not part of a Redis Cluster (it answered "
-                        f"CLUSTER SLOTS with: {exc}); use redis:// for a standalone server, or start it with "
-                        "cluster-enabled yes"
-                    ).with_delivery(Delivery.NOT_SENT) from None
-                failures.append(f"{address[0]}:{address[1]}: {exc}")
-                continue
-            except CacheException as exc:
-                self._down[address] = loop.time() + _DOWN_FOR
-                failures.append(f"{address[0]}:{address[1]}: {exc}")
-                continue
-            found = parse_cluster_slots(reply, address)
-            if found.covered == 0:
-                failures.append(f"{address[0]}:{address[1]}: serves no slot yet")
-                continue
-            self._map = found
-            self._refreshed_at = loop.time()
-            return found
+        fallback: SlotMap | None = None
+        asks = [loop.create_task(self._ask(address, failures)) for address in candidates]
+        try:
+            for next_answer in asyncio.as_completed(asks):
+                found = await next_answer
+                if found is None:
+                    continue
+                now = loop.time()
+                refused = {a for a, until in self._refused.items() if until > now} | self._suspects
+                if not refused.intersection(found.primaries()):
+                    return self._install(found)
+                fallback = fallback or found
+        finally:
+            for task in asks:
+                task.cancel()
+        if fallback is not None:
+            return self._install(fallback)
         self._refreshed_at = loop.time()
         raise CacheUnavailableError(
             f"Redis Cluster unavailable: no node answered for the slot map ({'; '.join(failures[:6])})"
         ).with_delivery(Delivery.NOT_SENT)
+
+    def _install(self, found: SlotMap) -> SlotMap:
+        self._map = found
+        self._refreshed_at = asyncio.get_running_loop().time()
+        return found
+
+    async def _ask(self, address: Address, failures: list[str]) -> SlotMap | None:
+        """``CLUSTER SLOTS`` of one node (``None`` when it cannot tell); a non-cluster node is refused."""
+        loop = asyncio.get_running_loop()
+        transport = self.node(address)
+        bound = transport.settings.socket_connect_timeout or 1.0
+        try:
+            reply = await transport.execute(("CLUSTER", "SLOTS"), loop.time() + min(1.0, bound))
+        except CacheCommandError as exc:
+            if "cluster support disabled" in str(exc) or "unknown command" in str(exc).lower():
+                raise ConfigurationError(
+                    f"url: the node {address[0]}:{address[1]} is not part of a Redis Cluster (it answered "
+                    f"CLUSTER SLOTS with: {exc}); use redis:// for a standalone server, or start it with "
+                    "cluster-enabled yes"
+                ).with_delivery(Delivery.NOT_SENT) from None
+            failures.append(f"{address[0]}:{address[1]}: {exc}")
+            return None
+        except CacheException as exc:
+            self._down[address] = loop.time() + _DOWN_FOR
+            failures.append(f"{address[0]}:{address[1]}: {exc}")
+            return None
+        found = parse_cluster_slots(reply, address)
+        if found.covered == 0:
+            failures.append(f"{address[0]}:{address[1]}: serves no slot yet")
+            return None
+        return found
 
     def pick(self, shard: Shard, read: bool) -> Address:
         """The node of ``shard`` a command goes to: its primary, or for a read a replica as ``read_from`` says."""
@@ -244,6 +278,16 @@ class ClusterTransport:
                 target, replica = address, False
             else:
                 target, replica = await self._target(current, slot, read, args, deadline)
+            send_deadline = deadline
+            if (
+                self._refused
+                and slot is not None
+                and asking is None
+                and self._refused.get(target, 0.0) > asyncio.get_running_loop().time()
+            ):
+                # The node refused connections a moment ago (crashed?): look at the
+                # map again first, and do not wait out its reconnect backoff.
+                target, replica, send_deadline = await self._around_refused(target, slot, read, args, deadline)
             transport = self.node(target, replica=replica)
             try:
                 if asking is not None:
@@ -253,7 +297,7 @@ class ClusterTransport:
                     return replies[1]
                 if blocking is not None:
                     return await transport.execute_blocking(args, blocking)
-                return await transport.execute(args, deadline)
+                return await transport.execute(args, send_deadline)
             except CacheException as exc:
                 last, asking = exc, None
                 follow = await self.recover(exc, target, slot, deadline)
@@ -302,6 +346,9 @@ class ClusterTransport:
             return _Follow(code, target)
         if isinstance(error, CacheUnavailableError) and error.delivery is not Delivery.NOT_APPLIED:
             self.mark_down(target)
+            if error.delivery is Delivery.NOT_SENT and not isinstance(error, CacheTimeoutError):
+                self._refused[target] = asyncio.get_running_loop().time() + _DOWN_FOR
+                self._follow_failover(target)
             if error.delivery is not Delivery.NOT_SENT or slot is None:
                 self.request_refresh()
                 return None
@@ -313,6 +360,47 @@ class ClusterTransport:
             if shard is not None and shard.primary != target:
                 return _Follow("FAILOVER", shard.primary)
         return None
+
+    def _follow_failover(self, address: Address) -> None:
+        """Refresh the map every 100 ms (for at most 30 s) while it names ``address``, a primary refusing connections.
+
+        A crashed primary's replica is promoted without any command of ours:
+        following the map meanwhile lets the first command (or the circuit
+        breaker's recovery probe) after the promotion go to the new primary.
+        """
+        if self._map is None or address not in self._map.primaries():
+            return
+        self._suspects.add(address)
+        if self._follower is None or self._follower.done():
+            self._follower = asyncio.get_running_loop().create_task(self._follow())
+
+    async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + _FOLLOW_FOR
+        while self._suspects and loop.time() < end:
+            await asyncio.sleep(_FOLLOW_EVERY)
+            try:
+                found = await self.refresh(loop.time() + 1.0)
+            except CacheException:
+                continue
+            self._suspects &= set(found.primaries())
+        self._suspects.clear()
+
+    async def _around_refused(
+        self, target: Address, slot: int, read: bool, args: Args, deadline: float | None
+    ) -> tuple[Address, bool, float | None]:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        current = self._map
+        if now - self._refreshed_at >= _MIN_REFRESH_GAP or current is None:
+            with contextlib.suppress(CacheException):
+                current = await self.refresh(deadline)
+        assert current is not None
+        new_target, replica = await self._target(current, slot, read, args, deadline)
+        if new_target != target:
+            return new_target, replica, deadline
+        quick = loop.time() + _REFUSED_PROBE
+        return target, replica, quick if deadline is None else min(deadline, quick)
 
     @staticmethod
     async def _pause(seconds: float, deadline: float | None, error: CacheException) -> None:
@@ -345,9 +433,11 @@ class ClusterTransport:
 
     async def close(self) -> None:
         """Close every node's connections; a later command reconnects (with the slot map it knew)."""
-        task, self._refreshing = self._refreshing, None
-        if task is not None and not task.done():
-            task.cancel()
+        for task in (self._refreshing, self._follower):
+            if task is not None and not task.done():
+                task.cancel()
+        self._refreshing = self._follower = None
+        self._suspects.clear()
         for transport in list(self._nodes.values()):
             await transport.close()
 
