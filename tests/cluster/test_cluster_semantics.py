@@ -13,7 +13,7 @@ import asyncio
 
 import pytest
 
-from neuroglia.data.redis import CacheCommandError, ConfigurationError, RedisConfig, RedisRepository
+from neuroglia.data.redis import CacheCommandError, RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import LocalCluster, key_slot
 from tests.support.repositories import RepositoryFactory
 
@@ -184,10 +184,21 @@ async def test_replica_reads(redis_cluster: LocalCluster, repo_factory: Reposito
     assert await writer.get_async("written") == "on the primary"
 
 
-async def test_the_near_cache_is_refused_on_a_cluster(redis_cluster: LocalCluster) -> None:
-    repo = RedisRepository(RedisConfig(url=redis_cluster.url, protocol=3, near_cache=True))
-    try:
-        with pytest.raises(ConfigurationError, match="near_cache: not available on a Redis Cluster"):
-            await repo.get_async("k")
-    finally:
-        await repo.disconnect()
+async def test_the_near_cache_follows_invalidations_from_every_node(
+    redis_cluster: LocalCluster, repo_factory: RepositoryFactory
+) -> None:
+    near = await repo_factory(RedisConfig(url=redis_cluster.url, protocol=3, near_cache=True))
+    writer = await repo_factory(redis_cluster.url)
+    keys = SPREAD[:9]
+    assert len(_nodes_of(redis_cluster, keys)) == 3
+    await writer.set_many_async(dict.fromkeys(keys, "1"))
+    for _ in range(2):  # the second round may be served from memory
+        assert [await near.get_async(key) for key in keys] == ["1"] * 9
+    await writer.set_many_async(dict.fromkeys(keys, "2"))
+    seen: list[str | None] = []
+    for _ in range(200):  # invalidations arrive as push messages, from each node
+        seen = [await near.get_async(key) for key in keys]
+        if seen == ["2"] * 9:
+            break
+        await asyncio.sleep(0.01)
+    assert seen == ["2"] * 9

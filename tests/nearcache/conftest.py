@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from neuroglia.data.redis import RedisCache, RedisRepository
-from tests.conftest import STANDALONE_BACKENDS, backend_url_for
 
 MakeCache = Callable[..., RedisCache]
 
@@ -31,11 +30,3 @@ async def make_cache() -> AsyncIterator[MakeCache]:
     yield make
     for cache in reversed(made):
         await cache.close()
-
-
-@pytest.fixture(params=STANDALONE_BACKENDS)
-def backend_url(request: pytest.FixtureRequest) -> str:
-    """Memory and one server only: the near cache is refused on a cluster
-    (tests/cluster/test_cluster_semantics.py asserts it).
-    """
-    return backend_url_for(request, request.param)

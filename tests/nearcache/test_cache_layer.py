@@ -18,11 +18,18 @@ from neuroglia.data.redis import RedisCache, RedisConfig, RedisRepository
 from neuroglia.data.redis.cache import BoundedLocalStore
 from neuroglia.data.redis.cache.near import NearCacheLocalStore
 from neuroglia.data.redis.testing import RedisServer
+from tests.conftest import STANDALONE_BACKENDS, backend_url_for
 from tests.nearcache.conftest import MakeCache
 from tests.support.cache import Loader, eventually
 from tests.support.repositories import RepositoryFactory
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(params=STANDALONE_BACKENDS)
+def backend_url(request: pytest.FixtureRequest) -> str:
+    """Memory and one server only: the cache layer is not cluster-ready yet (see tests/cache/conftest.py)."""
+    return backend_url_for(request, request.param)
 
 
 def hmgets(repo: RedisRepository) -> int:

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from neuroglia.data.redis.exceptions import (
@@ -43,14 +44,14 @@ from neuroglia.data.redis.exceptions import (
 )
 
 from ..contract import Args, PoolStats
-from ..multiplexed import ConnectionSettings, MultiplexedTransport
+from ..multiplexed import ConnectionSettings, MultiplexedTransport, PushHandler, SessionHook
 from .commands import READ_ONLY, command_key, keys_of, what_of
 from .fanout import SPECIAL, run_pipeline, run_transaction
 from .session import ClusterSession
 from .slots import single_slot
 from .topology import Address, Shard, SlotMap, merge_addresses, parse_cluster_slots, redirection, retryable
 
-__all__ = ["ClusterTransport"]
+__all__ = ["ClusterHook", "ClusterTransport"]
 
 _MIN_REFRESH_GAP = 0.05  # refreshes asked for by errors are at most this often
 _DOWN_FOR = 2.0  # a node that failed is asked last during refreshes for this long
@@ -95,6 +96,10 @@ class ClusterTransport:
         self._follower: asyncio.Task[None] | None = None
         self._keyless: set[str] = set()
         self._turn = itertools.count()
+        self._push_handlers: list[PushHandler] = []
+        self._hooks: list[ClusterHook] = []
+        self._node_ids: dict[Address, int] = {}
+        self._settings: ConnectionSettings | None = None
 
     # -- nodes and the slot map --------------------------------------------------------
 
@@ -103,10 +108,73 @@ class ClusterTransport:
         transport = self._nodes.get(address)
         if transport is None:
             transport = self._nodes[address] = MultiplexedTransport(self._node_settings(*address))
+            for handler in self._push_handlers:
+                transport.add_push_handler(handler)
+            for hook in self._hooks:
+                self._attach(hook, address, transport)
         if replica and address not in self._readonly:
             self._readonly.add(address)
             transport.add_session_hook((("READONLY",),))
         return transport
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """The connection settings of the first seed (every node's are the same but for the address)."""
+        if self._settings is None:
+            self._settings = self._node_settings(*self._seeds[0])
+        return self._settings
+
+    # -- push messages and session hooks, on every node (for the near cache) ----------------
+
+    def add_push_handler(self, handler: PushHandler) -> None:
+        """Call ``handler`` with the push messages of every node's shared connections (now and later)."""
+        self._push_handlers.append(handler)
+        for transport in self._nodes.values():
+            transport.add_push_handler(handler)
+
+    def remove_push_handler(self, handler: PushHandler) -> None:
+        """Stop calling ``handler``."""
+        if handler in self._push_handlers:
+            self._push_handlers.remove(handler)
+        for transport in self._nodes.values():
+            transport.remove_push_handler(handler)
+
+    def add_session_hook(
+        self,
+        commands: Sequence[Args],
+        *,
+        on_ready: Callable[[int], None] | None = None,
+        on_lost: Callable[[int], None] | None = None,
+    ) -> ClusterHook:
+        """Run ``commands`` on every shared connection of every node, now and later (see the multiplexed transport).
+
+        ``on_ready``/``on_lost`` get a connection number unique across the
+        nodes (the node's number times 2**32 plus its own connection number).
+        """
+        hook = ClusterHook(tuple(tuple(a) for a in commands), on_ready, on_lost)
+        self._hooks.append(hook)
+        for address, transport in list(self._nodes.items()):
+            self._attach(hook, address, transport)
+        return hook
+
+    def remove_session_hook(self, hook: ClusterHook) -> None:
+        """Stop running ``hook`` on new connections and stop its callbacks."""
+        if hook in self._hooks:
+            self._hooks.remove(hook)
+        for address, inner in hook.per_node.items():
+            transport = self._nodes.get(address)
+            if transport is not None:
+                transport.remove_session_hook(inner)
+        hook.per_node.clear()
+
+    def _attach(self, hook: ClusterHook, address: Address, transport: MultiplexedTransport) -> None:
+        base = self._node_ids.setdefault(address, len(self._node_ids)) << 32
+        ready, lost = hook.on_ready, hook.on_lost
+        hook.per_node[address] = transport.add_session_hook(
+            hook.commands,
+            on_ready=None if ready is None else (lambda serial: ready(base + serial)),
+            on_lost=None if lost is None else (lambda serial: lost(base + serial)),
+        )
 
     @property
     def slot_map(self) -> SlotMap | None:
@@ -454,6 +522,16 @@ class ClusterTransport:
 
     def __repr__(self) -> str:
         return f"ClusterTransport(seeds={len(self._seeds)}, map={self._map!r}, read_from={self.read_from})"
+
+
+@dataclass(eq=False)
+class ClusterHook:
+    """A session hook of the cluster: the same hook on every node's transport (see ``add_session_hook``)."""
+
+    commands: tuple[Args, ...]
+    on_ready: Callable[[int], None] | None = None
+    on_lost: Callable[[int], None] | None = None
+    per_node: dict[Address, SessionHook] = field(default_factory=dict)
 
 
 class _Follow:
