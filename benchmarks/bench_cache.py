@@ -325,7 +325,8 @@ class _StubRepository:
     def register_script(self, source: str) -> Any:
         return self.real.register_script(source)
 
-    async def _execute(self, command: Any) -> Any:
+    async def _run(self, command: Any) -> Any:
+        """The repository's execute path (``repository._run``), which the cache's hit read calls."""
         return command.parse(self.reply)
 
 

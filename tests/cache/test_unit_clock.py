@@ -158,7 +158,8 @@ async def test_xfetch_refreshes_early_with_a_probability_growing_near_expiry(
         return "v"
 
     draws = iter([0.5] * 1000)
-    cache._random = lambda: next(draws)  # -ln(1 - 0.5) = 0.69: refresh when within 0.69 * 2 s = 1.39 s of expiry
+    # -ln(1 - 0.5) = 0.69: refresh when within 0.69 * 2 s = 1.39 s of expiry
+    cache._parts.timing.random = lambda: next(draws)
     await cache.get_or_set_async("k", slow_source, xfetch_beta=1.0)
     refreshes_before = cache.statistics().factory_runs
     clock.advance(58.5)  # 1.5 s before expiry (written when the factory returned)

@@ -9,15 +9,14 @@ the ``test`` extra); the others on asyncio only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from neuroglia.data.redis import RedisConfig
-from neuroglia.data.redis.testing import RedisServer
 from neuroglia.data.redis.transport.multiplexed import ConnectionSettings, MultiplexedTransport
-from tests.support.proxy import TcpProxy
+from tests.support.servers import debug_server, proxy, server  # noqa: F401  (fixtures, by name)
 
 if TYPE_CHECKING:
     from tests.support.transports import MakeTransport
@@ -26,7 +25,6 @@ try:
     import uvloop
 except ImportError:  # only where the test extra was not installed
     uvloop = None
-
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,30 +36,6 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
     if uvloop is not None and item.get_closest_marker("both_loops") is not None:
         factories["uvloop"] = uvloop.new_event_loop
     return factories
-
-
-@pytest.fixture
-def server() -> Iterator[RedisServer]:
-    """A private redis-server for one test, which the test may kill, pause and restart."""
-    with RedisServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def debug_server() -> Iterator[RedisServer]:
-    """A private redis-server that accepts DEBUG from loopback clients."""
-    with RedisServer(args=["--enable-debug-command", "local"]) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def proxy(server: RedisServer) -> AsyncIterator[TcpProxy]:
-    """A delaying, cutting TCP proxy in front of ``server``."""
-    p = await TcpProxy(server.host, server.port).start()
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 @pytest.fixture

@@ -16,19 +16,13 @@ from neuroglia.data.redis import (
     RedisRepository,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.faults import outcome
 from tests.support.transports import MakeTransport, value_of
 
 if TYPE_CHECKING:
     from proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-
-async def outcome(awaitable: Any) -> Any:
-    try:
-        return await awaitable
-    except CacheException as exc:
-        return exc
 
 
 @pytest.mark.both_loops
@@ -52,9 +46,7 @@ async def test_commands_in_flight_stay_within_max_in_flight(
     watcher = asyncio.create_task(watch())
     keys = [f"bp{i}" for i in range(600)]
     try:
-        replies = await asyncio.wait_for(
-            asyncio.gather(*(transport.execute(("ECHO", value_of(k))) for k in keys)), 60
-        )
+        replies = await asyncio.wait_for(asyncio.gather(*(transport.execute(("ECHO", value_of(k))) for k in keys)), 60)
     finally:
         done = True
         await watcher

@@ -12,24 +12,17 @@ import redis
 
 from neuroglia.data.redis import (
     CacheAuthenticationError,
-    CacheException,
     CachePermissionError,
     CacheUnavailableError,
     Delivery,
 )
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.faults import outcome
 
 if TYPE_CHECKING:
     from tests.support.transports import MakeTransport
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-
-async def outcome(awaitable: Any) -> Any:
-    try:
-        return await awaitable
-    except CacheException as exc:
-        return exc
 
 
 class ConnectCounter:

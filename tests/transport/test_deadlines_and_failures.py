@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
 
 from neuroglia.data.redis import CacheException, CacheTimeoutError, CacheUnavailableError, Delivery
 from neuroglia.data.redis.testing import RedisServer
+from tests.support.faults import outcome
 from tests.support.transports import MakeTransport, value_of
 
 if TYPE_CHECKING:
@@ -18,13 +19,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90), pytest.mark.both_loops]
 
 MARGIN = 0.75  # scheduling noise on a loaded 2-core machine
-
-
-async def outcome(awaitable: Any) -> Any:
-    try:
-        return await awaitable
-    except CacheException as exc:
-        return exc
 
 
 async def test_a_written_command_past_its_deadline_is_maybe_applied_and_its_late_reply_dropped(

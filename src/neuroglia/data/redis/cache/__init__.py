@@ -8,21 +8,31 @@ metrics and traces, and a decorator deriving keys from arguments.
 
 Modules (each small, each with its own docstring):
 
-``options``    :class:`CacheOptions`: per-instance defaults, per-call overrides
-``entry``      how an entry is stored (hash v/m/t); :class:`CacheResult`
-``keyspace``   the names of the cache's keys in Redis
-``scripts``    the Lua scripts of ``lua/``
-``flight``     single-flight and the cache's background tasks
-``lease``      the distributed lease and its notified waiters
-``tags``       tag invalidation in batches
-``local``      the in-process level (:class:`LocalStore`, :class:`BoundedLocalStore`)
-``near``       the coherent first level on the repository's near cache (:class:`NearCacheLocalStore`)
-``factory``    :class:`FactoryContext`: what a factory may tell the cache
-``shape``      rebuilding typed values from what the serializer decoded
-``metrics``    figures (:class:`CacheStatistics`) and OpenTelemetry spans
-``decorator``  ``@cache.cached(...)``
-``framework``  the Neuroglia framework's ``OperationResult`` as a cached value
-``facade``     :class:`RedisCache`
+``facade``       :class:`RedisCache`: checks and resolves each call, hands it to a part
+``parts``        the parts of one cache, wired together
+``getorset``     the get-or-set path: hits, flights, fail-safe, soft and hard timeouts
+``compute``      computing a missing key under the lease; storing its result
+``refresh``      early refresh in the background (threshold or XFetch)
+``plain``        plain get, set, remove, expire and clear
+``tags``         tag invalidation in batches
+``first_level``  which in-process store, and what it keeps
+``local``        the in-process level (:class:`LocalStore`, :class:`BoundedLocalStore`)
+``near``         the coherent first level on the repository's near cache (:class:`NearCacheLocalStore`)
+``store``        the cache's entries and leases in Redis
+``lease``        the distributed lease and its notified waiters
+``flight``       single-flight and the cache's background tasks
+``timing``       the cache's clock and the lifetime of an entry
+``results``      what a call returns (:class:`CacheResult` objects), counted
+``resolve``      the options of one call
+``options``      :class:`CacheOptions`: per-instance defaults, per-call overrides
+``entry``        how an entry is stored (hash v/m/t); :class:`CacheResult`
+``keyspace``     the names of the cache's keys in Redis
+``scripts``      the Lua scripts of ``lua/``
+``factory``      :class:`FactoryContext`: what a factory may tell the cache
+``shape``        rebuilding typed values from what the serializer decoded
+``metrics``      figures (:class:`CacheStatistics`) and OpenTelemetry spans
+``decorator``    ``@cache.cached(...)``
+``framework``    the Neuroglia framework's ``OperationResult`` as a cached value
 
 See ``docs/caching.md``.
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.command import Command
+from ..core.keys import one_slot_prefix
 from ..exceptions import (
     CacheException,
     CacheUnavailableError,
@@ -40,6 +41,7 @@ __all__ = [
     "NearCache",
     "SerializationError",
     "from_plain",
+    "one_slot_prefix",
 ]
 
 

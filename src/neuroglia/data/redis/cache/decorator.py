@@ -412,7 +412,7 @@ class CachedFunction(Generic[P, R]):
                 ctx.do_not_cache = True
             return value
 
-        return await self.cache._get_or_set_shaped(key, factory, options, shape)  # type: ignore[no-any-return]
+        return await self.cache._get_or_set(key, factory, options, shape, plain=True)  # type: ignore[no-any-return]
 
     async def invalidate_async(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Remove the cached result of a call with these arguments; returns whether it was cached."""

@@ -24,11 +24,12 @@ _log = logging.getLogger("neuroglia.data.redis.cache")
 class TaskTracker:
     """The background tasks of one cache: started, remembered until done, cancelled on close."""
 
-    __slots__ = ("_closed", "_tasks")
+    __slots__ = ("_tasks", "closed")
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
+        self.closed = False
+        """Set by :meth:`close`: the cache these tasks work for is closed."""
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -55,7 +56,7 @@ class TaskTracker:
 
     async def close(self) -> None:
         """Cancel every tracked task and wait for them to end."""
-        self._closed = True
+        self.closed = True
         while self._tasks:
             tasks = list(self._tasks)
             for task in tasks:

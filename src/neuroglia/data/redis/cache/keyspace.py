@@ -12,11 +12,19 @@ cache's namespace ``ns``::
 
 A namespace cannot contain ``#``, so the cache's own keys never collide with
 an entry's, whatever the entry keys are.
+
+On a Redis Cluster every key of one cache lives in one hash slot: a write
+updates the entry and its tag sets in one script, and a lease's waiters and
+wake-up lists are named by the scripts from their arguments, so they must
+sit beside the entry. The namespace becomes the hash tag (``{ns}:<key>``,
+``{ns}#tag:<tag>``...) unless it holds one already (``"menu:{eu}"``): the
+load of one cache goes to one node, and several caches spread over the
+cluster.
 """
 
 from __future__ import annotations
 
-from ._library import InvalidArgumentError
+from ._library import InvalidArgumentError, one_slot_prefix
 
 __all__ = ["KeySpace"]
 
@@ -26,14 +34,15 @@ class KeySpace:
 
     __slots__ = ("_entry", "_internal", "full_prefix", "namespace")
 
-    def __init__(self, namespace: str, repository_prefix: str) -> None:
+    def __init__(self, namespace: str, repository_prefix: str, *, one_slot: bool = False) -> None:
         if not isinstance(namespace, str) or not namespace:
             raise InvalidArgumentError(f"namespace must be a non-empty str, got {namespace!r}")
         if "#" in namespace:
             raise InvalidArgumentError(f"namespace cannot contain '#', got {namespace!r}")
         self.namespace = namespace
-        self._entry = namespace + ":"
-        self._internal = namespace + "#"
+        root = one_slot_prefix(namespace) if one_slot else namespace
+        self._entry = root + ":"
+        self._internal = root + "#"
         self.full_prefix = repository_prefix
         """The repository's key prefix: the scripts name keys the repository did not prefix."""
 

@@ -22,7 +22,7 @@ from typing import Final
 
 from ..exceptions import InvalidArgumentError
 
-__all__ = ["KEY_SEPARATOR", "build_key", "build_pattern", "escape_pattern"]
+__all__ = ["KEY_SEPARATOR", "build_key", "build_pattern", "escape_pattern", "has_hash_tag", "one_slot_prefix"]
 
 KEY_SEPARATOR: Final = ":"
 _GLOB_SPECIALS: Final = str.maketrans({c: "\\" + c for c in "\\*?[]"})
@@ -86,3 +86,21 @@ def build_pattern(*parts: KeyPart) -> str:
     that customer's orders and nothing else, whatever the id holds.
     """
     return escape_pattern(build_key(*parts)) + KEY_SEPARATOR + "*"
+
+
+def has_hash_tag(name: str) -> bool:
+    """Whether Redis Cluster hashes a key starting with ``name`` by a tag in it.
+
+    The tag is what lies between the first ``{`` and the next ``}``, when
+    that is not empty (the cluster specification's rule).
+    """
+    start = name.find("{")
+    return start >= 0 and name.find("}", start + 1) > start + 1
+
+
+def one_slot_prefix(prefix: str) -> str:
+    """``prefix`` as a hash tag (``"{menu}"``) so that every key under it lands in one cluster slot.
+
+    Left as it is when it holds a tag already (``"menu:{eu}"``).
+    """
+    return prefix if has_hash_tag(prefix) else f"{{{prefix}}}"

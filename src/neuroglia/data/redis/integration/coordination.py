@@ -44,8 +44,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..core import Script
+from ..core.keys import has_hash_tag
 from ..exceptions import CacheException, InvalidArgumentError, LockLostError, LockNotOwnedError
 from ..locks import DistributedLock, fenced_set_async
+from ..locks.keyspace import hash_slot, slot_tag
 from ..repository import RedisRepository
 from ._framework import CoordinationBackend
 from ._scripts import lua_source
@@ -190,6 +192,18 @@ class LeaseCoordinationBackend(CoordinationBackend):
         # Callbacks' tasks, referenced until they finish (the loop keeps only weak references).
         self._background: set[asyncio.Future[Any]] = set()
 
+    def _holder_key(self, key: str) -> str:
+        """Where the holder of lease ``key`` is recorded: beside the lease, in its cluster hash slot.
+
+        The scripts read and write both keys at once, so on a cluster they
+        must share a slot: a hash tag solved for the lease key's slot is
+        appended, unless the full key hashes by a tag of its own already.
+        """
+        full = self._repository.config.key_prefix + key
+        if has_hash_tag(full):
+            return key + _HOLDER_SUFFIX
+        return f"{key}{_HOLDER_SUFFIX}{{{slot_tag(hash_slot(full)).decode()}}}"
+
     @property
     def repository(self) -> RedisRepository:
         """The repository the leases live in."""
@@ -271,7 +285,7 @@ class LeaseCoordinationBackend(CoordinationBackend):
         ``DistributedLock`` on the same key) is reported by its lock token.
         """
         _check_name(key, "key")
-        holder = await self._holder_get(keys=(key, key + _HOLDER_SUFFIX))
+        holder = await self._holder_get(keys=(key, self._holder_key(key)))
         if holder is None:
             return None
         return holder if isinstance(holder, str) else bytes(holder).decode(errors="replace")
@@ -393,7 +407,7 @@ class LeaseCoordinationBackend(CoordinationBackend):
                 lease.renew_at = sent + lease.ttl / 3
                 # Who holds it, for get_lease_holder (the lock key holds only the token).
                 recorded = await self._holder_set(
-                    keys=(lease.key, lease.key + _HOLDER_SUFFIX), args=(lease.token or "", lease.identity)
+                    keys=(lease.key, self._holder_key(lease.key)), args=(lease.token or "", lease.identity)
                 )
                 if not int(recorded):
                     _log.warning("lease %r: lost right after it was acquired", lease.key)

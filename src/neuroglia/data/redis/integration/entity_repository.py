@@ -18,6 +18,7 @@ another key, and no id can name the index.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import enum
@@ -28,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core import Script, build_key
+from ..core.keys import one_slot_prefix
 from ..exceptions import ConfigurationError, InvalidArgumentError
 from ..repository import RedisRepository
 from ..serialization import EnvelopeSerializer, SerializationStrategy
@@ -166,6 +168,22 @@ class EntityModel:
         self.documents = DocumentCodec()
         self.documents.converter(target)  # compiled now: a class it cannot handle fails at registration
 
+    def in_one_slot(self) -> EntityModel:
+        """This model with its keys in one Redis Cluster slot: ``{key_prefix}:{id}``, ``{key_prefix}::index``.
+
+        Each write updates an entity and the type's index in one script, so
+        on a cluster both must share a slot: the key prefix becomes the hash
+        tag (unless it holds one), and one entity type lives on one node.
+        """
+        clustered = self.__dict__.get("_in_one_slot")
+        if clustered is None:
+            clustered = copy.copy(self)
+            clustered.key_prefix = one_slot_prefix(self.key_prefix)
+            clustered.index_key = clustered.key_prefix + _INDEX_SUFFIX
+            clustered.__dict__["_in_one_slot"] = clustered
+            self.__dict__["_in_one_slot"] = clustered
+        return clustered
+
     def key(self, entity_id: Any) -> str:
         """The key of the entity with ``entity_id``: ``{key_prefix}:{id}``, the id escaped."""
         return f"{self.key_prefix}:{self.member(entity_id)}"
@@ -286,6 +304,8 @@ class RedisEntityRepository(Repository[TEntity, TKey]):
             raise ConfigurationError(
                 f"model: it describes {model.entity_type.__name__}, not {getattr(entity_type, '__name__', entity_type)}"
             )
+        if repository.config.topology == "cluster":
+            model = model.in_one_slot()
         self._repository = repository
         self._model = model
         policy = repository.config.envelope_policy

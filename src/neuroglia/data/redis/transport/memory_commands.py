@@ -35,8 +35,11 @@ from fakeredis.aioredis import AsyncFakeSocket, FakeAsyncRedisConnection, FakeRe
 from fakeredis.commands_mixins.scripting_mixin import LUA_MODULE
 from fakeredis.model import Hash
 
-from . import long_double
-from .memory_lua import c_double, install, lua_integer
+from .long_double import add as long_double_add
+from .long_double import format_human
+from .long_double import parse as parse_long_double
+from .memory_lua import install
+from .memory_lua_values import c_double, lua_integer
 
 if TYPE_CHECKING:
     from fakeredis._core import CommandItem
@@ -161,32 +164,32 @@ class MemorySocket(AsyncFakeSocket):
         return super()._run_command(func, sig, args, from_script)
 
     def ng_incrbyfloat(self, key: CommandItem, amount: bytes) -> bytes:
-        current = long_double.parse(key.get(b"0"))
+        current = parse_long_double(key.get(b"0"))
         if current is None:
             raise SimpleError(_NOT_A_FLOAT)
-        increment = long_double.parse(amount)
+        increment = parse_long_double(amount)
         if increment is None:
             raise SimpleError(_NOT_A_FLOAT)
-        total = long_double.add(current, increment)
+        total = long_double_add(current, increment)
         if total is None or isinstance(total, float):
             raise SimpleError(_WOULD_BE_INFINITE)
-        encoded = long_double.format_human(total)
+        encoded = format_human(total)
         key.update(encoded)
         return encoded
 
     def ng_hincrbyfloat(self, key: CommandItem, field: bytes, amount: bytes) -> bytes:
-        increment = long_double.parse(amount)
+        increment = parse_long_double(amount)
         if increment is None:
             raise SimpleError(_NOT_A_FLOAT)
         if isinstance(increment, float):
             raise SimpleError(_INCREMENT_INFINITE)
-        current = long_double.parse(key.value.get(field, b"0"))
+        current = parse_long_double(key.value.get(field, b"0"))
         if current is None:
             raise SimpleError(_HASH_NOT_A_FLOAT)
-        total = long_double.add(current, increment)
+        total = long_double_add(current, increment)
         if total is None or isinstance(total, float):
             raise SimpleError(_WOULD_BE_INFINITE)
-        encoded = long_double.format_human(total)
+        encoded = format_human(total)
         key.value.update({field: encoded}, clear_expiration=False)
         key.updated()
         self.add_subkey_event(b"hincrbyfloat", key.key, (field,))

@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-from fakeredis.commands_mixins.scripting_mixin import LUA_MODULE
+from .memory_lua_msgpack import cmsgpack_library
+from .memory_lua_values import (
+    LuaLibraryError,
+    c_double,
+    checknumber,
+    checkstring,
+    lua_integer,
+    lua_number,
+    lua_type_name,
+    number_text,
+)
 
 __all__ = ["c_double", "install", "lua_integer", "lua_number"]
 
@@ -42,86 +51,7 @@ _REMOVED: Final = (
     "setfenv",
 )
 
-_LLONG_MIN: Final = -(2**63)
 _MASK64: Final = 2**64 - 1
-
-
-_LuaError: Any = LUA_MODULE.LuaError
-
-
-class LuaLibraryError(_LuaError):  # type: ignore[misc]
-    """An error raised in a library function; Lua sees its message, as from ``luaL_error``.
-
-    A ``LuaError`` of the runtime fakeredis uses: lupa raises it again once
-    the script has unwound (unless ``pcall`` caught it), and fakeredis turns
-    it into the script's error reply.
-    """
-
-
-# What Lua 5.1's lua_tonumber reads in a string (C's strtod, glibc flavour,
-# surrounded by optional spaces): decimal, hexadecimal (with a binary
-# exponent), infinities and NaN. Python's float() reads more ("1_000",
-# Arabic-Indic digits), so the text is matched first.
-_LUA_DECIMAL: Final = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_LUA_HEX: Final = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?")
-_LUA_SPECIAL: Final = re.compile(rb"[+-]?(?:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
-_C_SPACES: Final = b" \t\n\v\f\r"
-
-
-def c_double(text: bytes) -> float | None:
-    """What C's ``strtod`` reads when it consumes all of ``text`` (no spaces around), else ``None``.
-
-    Decimal, hexadecimal with a binary exponent, infinities and NaN; beyond a
-    double's range it gives an infinity, below it zero, as ``strtod`` does
-    (with ``ERANGE``, which callers check themselves).
-    """
-    try:
-        if _LUA_HEX.fullmatch(text):
-            negative = text.startswith(b"-")
-            number = float.fromhex(text.lstrip(b"+-").decode())
-            return -number if negative else number
-        if _LUA_DECIMAL.fullmatch(text) or _LUA_SPECIAL.fullmatch(text):
-            return float(text.split(b"(")[0])
-    except OverflowError:
-        return -math.inf if text.startswith(b"-") else math.inf
-    return None
-
-
-def lua_number(value: Any) -> float | None:
-    """What ``lua_tonumber`` gives for a value from Lua (a number, or a string that reads as one), else ``None``."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, bytes):
-        return None
-    return c_double(value.strip(_C_SPACES))
-
-
-def _checknumber(value: Any, position: int, function: str) -> float:
-    number = lua_number(value)
-    if number is None:
-        got = "no value" if value is None else _lua_type_name(value)
-        raise LuaLibraryError(f"bad argument #{position} to '{function}' (number expected, got {got})")
-    return number
-
-
-def _lua_type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, bytes):
-        return "string"
-    if isinstance(value, int | float):
-        return "number"
-    return "table" if hasattr(value, "items") else "userdata"
-
-
-def lua_integer(number: float) -> int:
-    """C's ``(long long)`` cast of a Lua number on x86-64: truncation, and LLONG_MIN when out of range or NaN."""
-    if math.isnan(number) or math.isinf(number):
-        return _LLONG_MIN
-    truncated = int(number)
-    return truncated if -(2**63) <= truncated < 2**63 else _LLONG_MIN
 
 
 # -- bit (LuaBitOp 1.0) ---------------------------------------------------------------
@@ -129,7 +59,7 @@ def lua_integer(number: float) -> int:
 
 def _barg(value: Any, position: int, function: str) -> int:
     """LuaBitOp's ``barg``: add 2**52 + 2**51 and keep the low 32 bits of the double (rounds, wraps)."""
-    number = _checknumber(value, position, function)
+    number = checknumber(value, position, function)
     biased = number + 6755399441055744.0
     bits: int = struct.unpack("<Q", struct.pack("<d", biased))[0]
     return bits & 0xFFFFFFFF
@@ -210,9 +140,9 @@ class _Format:
     def __init__(self, fmt: Any, function: str) -> None:
         if not isinstance(fmt, bytes):
             if isinstance(fmt, int | float) and not isinstance(fmt, bool):
-                fmt = _number_text(fmt)
+                fmt = number_text(fmt)
             else:
-                got = _lua_type_name(fmt) if fmt is not None else "nil"
+                got = lua_type_name(fmt) if fmt is not None else "nil"
                 raise LuaLibraryError(f"bad argument #1 to '{function}' (string expected, got {got})")
         self.text = fmt.decode("latin-1")
         self.position = 0
@@ -267,22 +197,6 @@ class _Format:
             raise LuaLibraryError(f"bad argument #1 to '{self.function}' (invalid format option '{option}')")
 
 
-def _number_text(number: float) -> bytes:
-    """Lua 5.1's ``tostring`` of a number (``"%.14g"``)."""
-    if float(number).is_integer() and abs(number) < 1e15:
-        return str(int(number)).encode()
-    return f"{number:.14g}".encode()
-
-
-def _checkstring(value: Any, position: int, function: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _number_text(value)
-    got = "no value" if value is None else _lua_type_name(value)
-    raise LuaLibraryError(f"bad argument #{position} to '{function}' (string expected, got {got})")
-
-
 def _c_unsigned(number: float) -> int:
     """gcc's ``(unsigned long)`` of a double on x86-64: NaN gives 2**63, 2**64 and beyond give 0."""
     if math.isnan(number):
@@ -334,17 +248,17 @@ def _struct_library() -> dict[bytes, Callable[..., Any]]:
             padding = cursor.to_align(len(out), option, size)
             out += b"\0" * padding
             if option in "bBhHlLTiI":
-                number = _checknumber(args[argument] if argument < len(args) else None, argument + 2, "pack")
+                number = checknumber(args[argument] if argument < len(args) else None, argument + 2, "pack")
                 argument += 1
                 out += _pack_integer(number, size, cursor.little)
             elif option == "x":
                 out += b"\0"
             elif option in "fd":
-                number = _checknumber(args[argument] if argument < len(args) else None, argument + 2, "pack")
+                number = checknumber(args[argument] if argument < len(args) else None, argument + 2, "pack")
                 argument += 1
                 out += _float_bytes(number, size, cursor.little)
             elif option in "cs":
-                text = _checkstring(args[argument] if argument < len(args) else None, argument + 2, "pack")
+                text = checkstring(args[argument] if argument < len(args) else None, argument + 2, "pack")
                 argument += 1
                 if size == 0:
                     size = len(text)
@@ -359,8 +273,8 @@ def _struct_library() -> dict[bytes, Callable[..., Any]]:
 
     def unpack(fmt: Any = None, data: Any = None, init: Any = None) -> tuple[Any, ...]:
         cursor = _Format(fmt, "unpack")
-        raw = _checkstring(data, 2, "unpack")
-        position = 0 if init is None else int(_checknumber(init, 3, "unpack")) - 1
+        raw = checkstring(data, 2, "unpack")
+        position = 0 if init is None else int(checknumber(init, 3, "unpack")) - 1
         if not 0 <= position <= len(raw):
             raise LuaLibraryError("bad argument #3 to 'unpack' (initial position must be within the string)")
         results: list[Any] = []
@@ -414,231 +328,6 @@ def _struct_library() -> dict[bytes, Callable[..., Any]]:
 
 # -- cmsgpack (lua_cmsgpack 0.4, as bundled with Redis) ------------------------------------
 
-_MAX_NESTING: Final = 16
-
-
-class _Unpacker:
-    def __init__(self, data: bytes, offset: int, make_table: Callable[[], Any]) -> None:
-        self.data = data
-        self.position = offset
-        self.make_table = make_table
-
-    def take(self, count: int) -> bytes:
-        if self.position + count > len(self.data):
-            raise LuaLibraryError("Missing bytes in input.")
-        chunk = self.data[self.position : self.position + count]
-        self.position += count
-        return chunk
-
-    def value(self) -> Any:
-        code = self.take(1)[0]
-        if code <= 0x7F:
-            return code
-        if code >= 0xE0:
-            return code - 0x100
-        if 0xA0 <= code <= 0xBF:
-            return self.take(code & 0x1F)
-        if 0x90 <= code <= 0x9F:
-            return self.array(code & 0x0F)
-        if 0x80 <= code <= 0x8F:
-            return self.map(code & 0x0F)
-        simple: dict[int, tuple[str, int]] = {
-            0xCC: (">B", 1),
-            0xCD: (">H", 2),
-            0xCE: (">I", 4),
-            0xCF: (">Q", 8),
-            0xD0: (">b", 1),
-            0xD1: (">h", 2),
-            0xD2: (">i", 4),
-            0xD3: (">q", 8),
-            0xCA: (">f", 4),
-            0xCB: (">d", 8),
-        }
-        if code in simple:
-            form, width = simple[code]
-            number = struct.unpack(form, self.take(width))[0]
-            return float(number) if code == 0xCF and number >= 2**63 else number
-        if code == 0xC0:
-            return None
-        if code == 0xC2:
-            return False
-        if code == 0xC3:
-            return True
-        lengths = {0xD9: (">B", 1), 0xDA: (">H", 2), 0xDB: (">I", 4), 0xC4: (">B", 1), 0xC5: (">H", 2), 0xC6: (">I", 4)}
-        if code in lengths:
-            form, width = lengths[code]
-            return self.take(struct.unpack(form, self.take(width))[0])
-        if code in (0xDC, 0xDD):
-            return self.array(struct.unpack(">H" if code == 0xDC else ">I", self.take(2 if code == 0xDC else 4))[0])
-        if code in (0xDE, 0xDF):
-            return self.map(struct.unpack(">H" if code == 0xDE else ">I", self.take(2 if code == 0xDE else 4))[0])
-        raise LuaLibraryError("Bad data format in input.")
-
-    def array(self, count: int) -> Any:
-        table = self.make_table()
-        for index in range(1, count + 1):
-            table[index] = self.value()
-        return table
-
-    def map(self, count: int) -> Any:
-        table = self.make_table()
-        for _ in range(count):
-            key = self.value()
-            item = self.value()
-            if key is None:
-                raise LuaLibraryError("table index is nil")
-            table[key] = item
-        return table
-
-
-def _cmsgpack_library(lua_type: Callable[[Any], str | None], make_table: Callable[[], Any]) -> dict[bytes, Any]:
-    def encode(value: Any, level: int, out: bytearray) -> None:
-        kind = lua_type(value)
-        if kind == "table" and level == _MAX_NESTING:
-            kind = None
-            value = None
-        if value is None or (kind is not None and kind != "table"):
-            out.append(0xC0)  # nil, and what msgpack cannot hold (functions...)
-        elif kind == "table":
-            encode_table(value, level, out)
-        elif isinstance(value, bool):
-            out.append(0xC3 if value else 0xC2)
-        elif isinstance(value, bytes):
-            encode_bytes(value, out)
-        elif isinstance(value, int | float):
-            encode_number(float(value), out)
-        else:
-            out.append(0xC0)
-
-    def encode_number(number: float, out: bytearray) -> None:
-        if not math.isinf(number) and not math.isnan(number) and -(2**63) <= number < 2**63 and number == int(number):
-            encode_integer(int(number), out)
-            return
-        try:
-            single = struct.unpack(">f", struct.pack(">f", number))[0]
-        except OverflowError:
-            single = None
-        if single is not None and (single == number or (math.isinf(number) and single == number)):
-            out += b"\xca" + struct.pack(">f", number)
-        else:
-            out += b"\xcb" + struct.pack(">d", number)
-
-    def encode_integer(n: int, out: bytearray) -> None:
-        if n >= 0:
-            if n <= 127:
-                out.append(n)
-            elif n <= 0xFF:
-                out += b"\xcc" + struct.pack(">B", n)
-            elif n <= 0xFFFF:
-                out += b"\xcd" + struct.pack(">H", n)
-            elif n <= 0xFFFFFFFF:
-                out += b"\xce" + struct.pack(">I", n)
-            else:
-                out += b"\xcf" + struct.pack(">Q", n)
-        elif n >= -32:
-            out += struct.pack(">b", n)
-        elif n >= -128:
-            out += b"\xd0" + struct.pack(">b", n)
-        elif n >= -32768:
-            out += b"\xd1" + struct.pack(">h", n)
-        elif n >= -2147483648:
-            out += b"\xd2" + struct.pack(">i", n)
-        else:
-            out += b"\xd3" + struct.pack(">q", n)
-
-    def encode_bytes(data: bytes, out: bytearray) -> None:
-        size = len(data)
-        if size < 32:
-            out.append(0xA0 | size)
-        elif size <= 0xFF:
-            out += b"\xd9" + struct.pack(">B", size)
-        elif size <= 0xFFFF:
-            out += b"\xda" + struct.pack(">H", size)
-        else:
-            out += b"\xdb" + struct.pack(">I", size)
-        out += data
-
-    def encode_table(table: Any, level: int, out: bytearray) -> None:
-        items = list(table.items())
-        count, highest, is_array = 0, 0, True
-        for key, _ in items:
-            if isinstance(key, bool) or not isinstance(key, int | float) or key <= 0 or key != int(key):
-                is_array = False
-                break
-            highest = max(highest, int(key))
-            count += 1
-        if is_array and count == highest:
-            length = len(table)
-            if length <= 15:
-                out.append(0x90 | length)
-            elif length <= 0xFFFF:
-                out += b"\xdc" + struct.pack(">H", length)
-            else:
-                out += b"\xdd" + struct.pack(">I", length)
-            for index in range(1, length + 1):
-                encode(table[index], level + 1, out)
-            return
-        size = len(items)
-        if size <= 15:
-            out.append(0x80 | size)
-        elif size <= 0xFFFF:
-            out += b"\xde" + struct.pack(">H", size)
-        else:
-            out += b"\xdf" + struct.pack(">I", size)
-        for key, item in items:
-            encode(key, level + 1, out)
-            encode(item, level + 1, out)
-
-    def pack(*args: Any) -> bytes:
-        if not args:
-            raise LuaLibraryError("bad argument #0 to 'pack' (MessagePack pack needs input.)")
-        out = bytearray()
-        for value in args:
-            encode(value, 0, out)
-        return bytes(out)
-
-    def unpack_full(data: Any, limit: int, offset: int) -> tuple[Any, ...]:
-        raw = _checkstring(data, 1, "unpack")
-        decode_all = not limit and not offset
-        if offset < 0 or limit < 0:
-            raise LuaLibraryError(f"Invalid request to unpack with offset of {offset} and limit of {len(raw)}.")
-        if offset > len(raw):
-            raise LuaLibraryError(f"Start offset {offset} greater than input length {len(raw)}.")
-        unpacker = _Unpacker(raw, offset, make_table)
-        values: list[Any] = []
-        while unpacker.position < len(raw) and (decode_all or len(values) < limit):
-            values.append(unpacker.value())
-        if decode_all:
-            return tuple(values)
-        left = len(raw) - unpacker.position
-        return (-1 if left == 0 else unpacker.position, *values)
-
-    def unpack(data: Any = None) -> tuple[Any, ...]:
-        return unpack_full(data, 0, 0)
-
-    def unpack_one(data: Any = None, offset: Any = None) -> tuple[Any, ...]:
-        start = 0 if offset is None else int(_checknumber(offset, 2, "unpack_one"))
-        return unpack_full(data, 1, start)
-
-    def unpack_limit(data: Any = None, limit: Any = None, offset: Any = None) -> tuple[Any, ...]:
-        count = int(_checknumber(limit, 2, "unpack_limit"))
-        start = 0 if offset is None else int(_checknumber(offset, 3, "unpack_limit"))
-        return unpack_full(data, count, start)
-
-    return {
-        b"pack": pack,
-        b"unpack": unpack,
-        b"unpack_one": unpack_one,
-        b"unpack_limit": unpack_limit,
-        b"_NAME": b"cmsgpack",
-        b"_VERSION": b"lua-cmsgpack 0.4.0",
-        b"_COPYRIGHT": b"Copyright (C) 2012, Salvatore Sanfilippo",
-        b"_DESCRIPTION": b"MessagePack C implementation for Lua",
-    }
-
-
-# -- math.random (Redis' rand48) ------------------------------------------------------------
-
 
 class _Rand48:
     """The ``lrand48`` generator Redis gives ``math.random``: one sequence per server, from its start.
@@ -682,7 +371,7 @@ class _Rand48:
 
 def _checkint(value: Any, position: int, function: str) -> int:
     """``luaL_checkint``: the number truncated, then as a C ``int`` (32 bits)."""
-    number = lua_integer(_checknumber(value, position, function)) & 0xFFFFFFFF
+    number = lua_integer(checknumber(value, position, function)) & 0xFFFFFFFF
     return number - (1 << 32) if number & 0x80000000 else number
 
 
@@ -773,12 +462,12 @@ def install(
 
     globals_[b"bit"] = table_of(_bit_library())
     globals_[b"struct"] = table_of(_struct_library())
-    globals_[b"cmsgpack"] = table_of(_cmsgpack_library(lua_type, runtime.table))
+    globals_[b"cmsgpack"] = table_of(cmsgpack_library(lua_type, runtime.table))
 
     def sha1hex(*args: Any) -> bytes:
         if len(args) != 1:
             raise LuaLibraryError("wrong number of arguments")
-        return hashlib.sha1(_checkstring(args[0], 1, "sha1hex"), usedforsecurity=False).hexdigest().encode()
+        return hashlib.sha1(checkstring(args[0], 1, "sha1hex"), usedforsecurity=False).hexdigest().encode()
 
     def acl_check_cmd(*args: Any) -> bool:
         if not args or not isinstance(args[0], bytes):

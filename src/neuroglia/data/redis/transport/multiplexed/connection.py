@@ -464,6 +464,9 @@ class Connection(asyncio.Protocol):
 class Resp3Connection(Connection):
     """A RESP3 connection: replies normalised to RESP2 shapes, pushes sent to the push handler."""
 
+    # The loop repeats Connection.data_received's on purpose: it runs once
+    # per reply, and a shared helper would cost a call per reply on the
+    # RESP2 path, which needs neither the push check nor the normalisation.
     def data_received(self, data: bytes) -> None:
         reader = self._reader
         reader.feed(data)
