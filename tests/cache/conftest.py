@@ -18,7 +18,6 @@ import pytest
 
 from neuroglia.data.redis import RedisCache, RedisRepository
 from neuroglia.data.redis.testing import FakeClock
-from tests.conftest import STANDALONE_BACKENDS, backend_url_for
 
 MakeCache = Callable[..., RedisCache]
 
@@ -42,11 +41,3 @@ async def make_cache() -> AsyncIterator[MakeCache]:
     yield make
     for cache in reversed(made):
         await cache.close()
-
-
-@pytest.fixture(params=STANDALONE_BACKENDS)
-def backend_url(request: pytest.FixtureRequest) -> str:
-    """Memory and one server only: the cache layer's scripts touch an entry's lease and waiters (and its
-    tag sets) in other hash slots; it is not cluster-ready yet (docs/scale-out.md).
-    """
-    return backend_url_for(request, request.param)

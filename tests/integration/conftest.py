@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import STANDALONE_BACKENDS, backend_url_for
-
 
 @pytest.fixture
 def fresh_services(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -25,12 +23,3 @@ def fresh_services(monkeypatch: pytest.MonkeyPatch) -> Any:
     services = ServiceCollection()
     monkeypatch.setattr(ApplicationBuilderBase, "services", services)
     return services
-
-
-@pytest.fixture(params=STANDALONE_BACKENDS)
-def backend_url(request: pytest.FixtureRequest) -> str:
-    """Memory and one server only: the entity repository keeps an index per type and the coordination
-    backend a holder key beside each lease, touched by one script with keys of different hash slots;
-    their layouts are not cluster-ready yet (docs/scale-out.md).
-    """
-    return backend_url_for(request, request.param)
