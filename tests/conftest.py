@@ -37,10 +37,6 @@ BACKENDS = [
 ]
 
 
-STANDALONE_BACKENDS = BACKENDS[:2]
-"""The backends of suites not ready for a cluster yet (they say why in their conftest)."""
-
-
 def backend_url_for(request: pytest.FixtureRequest, kind: str) -> str:
     """The URL of backend ``kind``'s database (``repo_factory`` empties it first)."""
     if kind == "memory":

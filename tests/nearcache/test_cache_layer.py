@@ -18,18 +18,11 @@ from neuroglia.data.redis import RedisCache, RedisConfig, RedisRepository
 from neuroglia.data.redis.cache import BoundedLocalStore
 from neuroglia.data.redis.cache.near import NearCacheLocalStore
 from neuroglia.data.redis.testing import RedisServer
-from tests.conftest import STANDALONE_BACKENDS, backend_url_for
 from tests.nearcache.conftest import MakeCache
 from tests.support.cache import Loader, eventually
 from tests.support.repositories import RepositoryFactory
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(params=STANDALONE_BACKENDS)
-def backend_url(request: pytest.FixtureRequest) -> str:
-    """Memory and one server only: the cache layer is not cluster-ready yet (see tests/cache/conftest.py)."""
-    return backend_url_for(request, request.param)
 
 
 def hmgets(repo: RedisRepository) -> int:
@@ -118,13 +111,15 @@ async def test_another_repositorys_change_evicts_the_copy(
 
 
 async def test_without_hmget_in_the_near_cache_the_cache_keeps_its_own_store(
-    backend_url: str, repo_factory: RepositoryFactory, make_cache: MakeCache
+    backend_url: str, backend_kind: str, repo_factory: RepositoryFactory, make_cache: MakeCache
 ) -> None:
+    # On a cluster the cache's namespace is its hash tag: its entries are "{menu}:...".
+    entries = "{menu}:" if backend_kind == "cluster" else "menu:"
     repo = await repo_factory(near_cache={"commands": ["GET"]})
     assert isinstance(make_cache(repo, "menu").local_store, BoundedLocalStore)
     outside = await repo_factory(key_prefix="app:", near_cache={"prefixes": ["sessions:"]})
     assert isinstance(make_cache(outside, "menu").local_store, BoundedLocalStore)
-    inside = await repo_factory(key_prefix="app:", near_cache={"prefixes": ["menu:"]})
+    inside = await repo_factory(key_prefix="app:", near_cache={"prefixes": [entries]})
     assert isinstance(make_cache(inside, "menu").local_store, NearCacheLocalStore)
 
 
