@@ -44,7 +44,7 @@ from ..exceptions import CacheException, ConfigurationError
 from ..transport.contract import Args, Transport
 
 if TYPE_CHECKING:
-    from ..transport.cluster.transport import ClusterHook
+    from ..transport.cluster.nodes import ClusterHook
     from ..transport.multiplexed import SessionHook
     from .near import NearCache
 

@@ -4,8 +4,10 @@
 ``redis+cluster://`` and ``rediss+cluster://``. Modules: :mod:`.slots`
 (hash slots, hash tags, the cross-slot error), :mod:`.commands` (where each
 command's keys are, which commands only read), :mod:`.topology` (the slot
-map and the redirections that change it), :mod:`.transport` (routing and
-recovery), :mod:`.fanout` (commands split by slot or sent to every node,
+map and the redirections that change it), :mod:`.nodes` (one multiplexed
+transport per node, push handlers and session hooks on all of them),
+:mod:`.discovery` (reading, refreshing and following the slot map),
+:mod:`.transport` (routing and recovery), :mod:`.fanout` (commands split by slot or sent to every node,
 pipelines, transactions), :mod:`.info` (one ``INFO`` for the cluster) and
 :mod:`.session` (``WATCH`` sessions). Semantics are told in
 ``docs/scale-out.md``.

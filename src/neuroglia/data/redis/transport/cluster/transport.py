@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from neuroglia.data.redis.exceptions import (
@@ -39,28 +37,24 @@ from neuroglia.data.redis.exceptions import (
     CacheException,
     CacheTimeoutError,
     CacheUnavailableError,
-    ConfigurationError,
     Delivery,
 )
 
 from ..contract import Args, PoolStats
-from ..multiplexed import ConnectionSettings, MultiplexedTransport, PushHandler, SessionHook
+from ..multiplexed import ConnectionSettings
 from .commands import READ_ONLY, command_key, keys_of, what_of
+from .discovery import DOWN_FOR, MIN_REFRESH_GAP, SlotMapKeeper
 from .fanout import SPECIAL, run_pipeline, run_transaction
 from .session import ClusterSession
 from .slots import single_slot
-from .topology import Address, Shard, SlotMap, merge_addresses, parse_cluster_slots, redirection, retryable
+from .topology import Address, SlotMap, redirection, retryable
 
-__all__ = ["ClusterHook", "ClusterTransport"]
+__all__ = ["ClusterTransport"]
 
-_MIN_REFRESH_GAP = 0.05  # refreshes asked for by errors are at most this often
-_DOWN_FOR = 2.0  # a node that failed is asked last during refreshes for this long
 _REFUSED_PROBE = 0.2  # how long a command waits on a node that just refused connections
-_FOLLOW_EVERY = 0.1  # how often the map is read while a primary refuses connections
-_FOLLOW_FOR = 30.0
 
 
-class ClusterTransport:
+class ClusterTransport(SlotMapKeeper):
     """A :class:`~neuroglia.data.redis.transport.Transport` over a Redis Cluster (see the module docstring).
 
     ``seeds`` are the nodes first asked for the slot map; ``node_settings``
@@ -78,222 +72,9 @@ class ClusterTransport:
         refresh_interval: float = 30.0,
         max_redirects: int = 5,
     ) -> None:
-        if not seeds:
-            raise ConfigurationError("cluster_nodes: at least one seed node is needed")
-        self._seeds = [(str(h), int(p)) for h, p in seeds]
-        self._node_settings = node_settings
-        self.read_from = read_from
-        self.refresh_interval = refresh_interval
+        super().__init__(seeds, node_settings, read_from=read_from, refresh_interval=refresh_interval)
         self.max_redirects = max_redirects
-        self._nodes: dict[Address, MultiplexedTransport] = {}
-        self._readonly: set[Address] = set()
-        self._map: SlotMap | None = None
-        self._refreshing: asyncio.Task[SlotMap] | None = None
-        self._refreshed_at = float("-inf")
-        self._down: dict[Address, float] = {}
-        self._refused: dict[Address, float] = {}
-        self._suspects: set[Address] = set()  # primaries that refused connections: the map is followed until gone
-        self._follower: asyncio.Task[None] | None = None
         self._keyless: set[str] = set()
-        self._turn = itertools.count()
-        self._push_handlers: list[PushHandler] = []
-        self._hooks: list[ClusterHook] = []
-        self._node_ids: dict[Address, int] = {}
-        self._settings: ConnectionSettings | None = None
-
-    # -- nodes and the slot map --------------------------------------------------------
-
-    def node(self, address: Address, *, replica: bool = False) -> MultiplexedTransport:
-        """The transport of the node at ``address`` (made on first use; ``READONLY`` on it for replica reads)."""
-        transport = self._nodes.get(address)
-        if transport is None:
-            transport = self._nodes[address] = MultiplexedTransport(self._node_settings(*address))
-            for handler in self._push_handlers:
-                transport.add_push_handler(handler)
-            for hook in self._hooks:
-                self._attach(hook, address, transport)
-        if replica and address not in self._readonly:
-            self._readonly.add(address)
-            transport.add_session_hook((("READONLY",),))
-        return transport
-
-    @property
-    def settings(self) -> ConnectionSettings:
-        """The connection settings of the first seed (every node's are the same but for the address)."""
-        if self._settings is None:
-            self._settings = self._node_settings(*self._seeds[0])
-        return self._settings
-
-    # -- push messages and session hooks, on every node (for the near cache) ----------------
-
-    def add_push_handler(self, handler: PushHandler) -> None:
-        """Call ``handler`` with the push messages of every node's shared connections (now and later)."""
-        self._push_handlers.append(handler)
-        for transport in self._nodes.values():
-            transport.add_push_handler(handler)
-
-    def remove_push_handler(self, handler: PushHandler) -> None:
-        """Stop calling ``handler``."""
-        if handler in self._push_handlers:
-            self._push_handlers.remove(handler)
-        for transport in self._nodes.values():
-            transport.remove_push_handler(handler)
-
-    def add_session_hook(
-        self,
-        commands: Sequence[Args],
-        *,
-        on_ready: Callable[[int], None] | None = None,
-        on_lost: Callable[[int], None] | None = None,
-    ) -> ClusterHook:
-        """Run ``commands`` on every shared connection of every node, now and later (see the multiplexed transport).
-
-        ``on_ready``/``on_lost`` get a connection number unique across the
-        nodes (the node's number times 2**32 plus its own connection number).
-        """
-        hook = ClusterHook(tuple(tuple(a) for a in commands), on_ready, on_lost)
-        self._hooks.append(hook)
-        for address, transport in list(self._nodes.items()):
-            self._attach(hook, address, transport)
-        return hook
-
-    def remove_session_hook(self, hook: ClusterHook) -> None:
-        """Stop running ``hook`` on new connections and stop its callbacks."""
-        if hook in self._hooks:
-            self._hooks.remove(hook)
-        for address, inner in hook.per_node.items():
-            transport = self._nodes.get(address)
-            if transport is not None:
-                transport.remove_session_hook(inner)
-        hook.per_node.clear()
-
-    def _attach(self, hook: ClusterHook, address: Address, transport: MultiplexedTransport) -> None:
-        base = self._node_ids.setdefault(address, len(self._node_ids)) << 32
-        ready, lost = hook.on_ready, hook.on_lost
-        hook.per_node[address] = transport.add_session_hook(
-            hook.commands,
-            on_ready=None if ready is None else (lambda serial: ready(base + serial)),
-            on_lost=None if lost is None else (lambda serial: lost(base + serial)),
-        )
-
-    @property
-    def slot_map(self) -> SlotMap | None:
-        """The slot map in use (``None`` before the first command)."""
-        return self._map
-
-    async def topology(self, deadline: float | None) -> SlotMap:
-        """The slot map, discovered first if need be; starts a periodic refresh when it is old."""
-        current = self._map
-        if current is None:
-            return await self.refresh(deadline)
-        if asyncio.get_running_loop().time() - self._refreshed_at > self.refresh_interval:
-            self._start_refresh()
-        return current
-
-    def request_refresh(self) -> None:
-        """Refresh the map soon (an error suggested it changed); at most every 50 ms."""
-        if asyncio.get_running_loop().time() - self._refreshed_at >= _MIN_REFRESH_GAP:
-            self._start_refresh()
-
-    def _start_refresh(self) -> asyncio.Task[SlotMap]:
-        task = self._refreshing
-        if task is None or task.done():
-            task = self._refreshing = asyncio.get_running_loop().create_task(self._discover())
-            task.add_done_callback(_consume)
-        return task
-
-    async def refresh(self, deadline: float | None) -> SlotMap:
-        """Read the slot map again (sharing a refresh under way), waiting at most until ``deadline``."""
-        task = self._start_refresh()
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await asyncio.shield(task)
-        except TimeoutError:
-            raise CacheTimeoutError(
-                "the operation deadline passed while reading the cluster's slot map; not sent"
-            ).with_delivery(Delivery.NOT_SENT) from None
-
-    async def _discover(self) -> SlotMap:
-        """Ask every known node at once; take the first map that routes no slot to a node refusing connections.
-
-        During a failover the nodes' views differ for a moment: the promoted
-        replica (and soon the others) already name it, a lagging node still
-        names the dead primary. A map naming only reachable primaries wins;
-        failing that, the first answer does.
-        """
-        loop = asyncio.get_running_loop()
-        known = self._map
-        candidates = merge_addresses(
-            known.primaries() if known else (), sorted(known.addresses()) if known else (), self._seeds
-        )
-        failures: list[str] = []
-        fallback: SlotMap | None = None
-        asks = [loop.create_task(self._ask(address, failures)) for address in candidates]
-        try:
-            for next_answer in asyncio.as_completed(asks):
-                found = await next_answer
-                if found is None:
-                    continue
-                now = loop.time()
-                refused = {a for a, until in self._refused.items() if until > now} | self._suspects
-                if not refused.intersection(found.primaries()):
-                    return self._install(found)
-                fallback = fallback or found
-        finally:
-            for task in asks:
-                task.cancel()
-        if fallback is not None:
-            return self._install(fallback)
-        self._refreshed_at = loop.time()
-        raise CacheUnavailableError(
-            f"Redis Cluster unavailable: no node answered for the slot map ({'; '.join(failures[:6])})"
-        ).with_delivery(Delivery.NOT_SENT)
-
-    def _install(self, found: SlotMap) -> SlotMap:
-        self._map = found
-        self._refreshed_at = asyncio.get_running_loop().time()
-        return found
-
-    async def _ask(self, address: Address, failures: list[str]) -> SlotMap | None:
-        """``CLUSTER SLOTS`` of one node (``None`` when it cannot tell); a non-cluster node is refused."""
-        loop = asyncio.get_running_loop()
-        transport = self.node(address)
-        bound = transport.settings.socket_connect_timeout or 1.0
-        try:
-            reply = await transport.execute(("CLUSTER", "SLOTS"), loop.time() + min(1.0, bound))
-        except CacheCommandError as exc:
-            if "cluster support disabled" in str(exc) or "unknown command" in str(exc).lower():
-                raise ConfigurationError(
-                    f"url: the node {address[0]}:{address[1]} is not part of a Redis Cluster (it answered "
-                    f"CLUSTER SLOTS with: {exc}); use redis:// for a standalone server, or start it with "
-                    "cluster-enabled yes"
-                ).with_delivery(Delivery.NOT_SENT) from None
-            failures.append(f"{address[0]}:{address[1]}: {exc}")
-            return None
-        except CacheException as exc:
-            self._down[address] = loop.time() + _DOWN_FOR
-            failures.append(f"{address[0]}:{address[1]}: {exc}")
-            return None
-        found = parse_cluster_slots(reply, address)
-        if found.covered == 0:
-            failures.append(f"{address[0]}:{address[1]}: serves no slot yet")
-            return None
-        return found
-
-    def pick(self, shard: Shard, read: bool) -> Address:
-        """The node of ``shard`` a command goes to: its primary, or for a read a replica as ``read_from`` says."""
-        if not read or self.read_from == "primary" or not shard.replicas:
-            return shard.primary
-        now = asyncio.get_running_loop().time()
-        pool = shard.replicas if self.read_from == "replica" else [shard.primary, *shard.replicas]
-        healthy = [a for a in pool if self._down.get(a, 0.0) <= now]
-        if not healthy:
-            return shard.primary
-        return healthy[next(self._turn) % len(healthy)]
-
-    def mark_down(self, address: Address) -> None:
-        """``address`` just failed to answer: ask it last during refreshes, send no replica reads to it."""
-        self._down[address] = asyncio.get_running_loop().time() + _DOWN_FOR
 
     # -- routing -------------------------------------------------------------------------
 
@@ -415,7 +196,7 @@ class ClusterTransport:
         if isinstance(error, CacheUnavailableError) and error.delivery is not Delivery.NOT_APPLIED:
             self.mark_down(target)
             if error.delivery is Delivery.NOT_SENT and not isinstance(error, CacheTimeoutError):
-                self._refused[target] = asyncio.get_running_loop().time() + _DOWN_FOR
+                self._refused[target] = asyncio.get_running_loop().time() + DOWN_FOR
                 self._follow_failover(target)
             if error.delivery is not Delivery.NOT_SENT or slot is None:
                 self.request_refresh()
@@ -429,38 +210,13 @@ class ClusterTransport:
                 return _Follow("FAILOVER", shard.primary)
         return None
 
-    def _follow_failover(self, address: Address) -> None:
-        """Refresh the map every 100 ms (for at most 30 s) while it names ``address``, a primary refusing connections.
-
-        A crashed primary's replica is promoted without any command of ours:
-        following the map meanwhile lets the first command (or the circuit
-        breaker's recovery probe) after the promotion go to the new primary.
-        """
-        if self._map is None or address not in self._map.primaries():
-            return
-        self._suspects.add(address)
-        if self._follower is None or self._follower.done():
-            self._follower = asyncio.get_running_loop().create_task(self._follow())
-
-    async def _follow(self) -> None:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + _FOLLOW_FOR
-        while self._suspects and loop.time() < end:
-            await asyncio.sleep(_FOLLOW_EVERY)
-            try:
-                found = await self.refresh(loop.time() + 1.0)
-            except CacheException:
-                continue
-            self._suspects &= set(found.primaries())
-        self._suspects.clear()
-
     async def _around_refused(
         self, target: Address, slot: int, read: bool, args: Args, deadline: float | None
     ) -> tuple[Address, bool, float | None]:
         loop = asyncio.get_running_loop()
         now = loop.time()
         current = self._map
-        if now - self._refreshed_at >= _MIN_REFRESH_GAP or current is None:
+        if now - self._refreshed_at >= MIN_REFRESH_GAP or current is None:
             with contextlib.suppress(CacheException):
                 current = await self.refresh(deadline)
         assert current is not None
@@ -524,16 +280,6 @@ class ClusterTransport:
         return f"ClusterTransport(seeds={len(self._seeds)}, map={self._map!r}, read_from={self.read_from})"
 
 
-@dataclass(eq=False)
-class ClusterHook:
-    """A session hook of the cluster: the same hook on every node's transport (see ``add_session_hook``)."""
-
-    commands: tuple[Args, ...]
-    on_ready: Callable[[int], None] | None = None
-    on_lost: Callable[[int], None] | None = None
-    per_node: dict[Address, SessionHook] = field(default_factory=dict)
-
-
 class _Follow:
     """Where :meth:`ClusterTransport.recover` says to resend: ``kind`` is ``MOVED``, ``ASK``, ``TRYAGAIN``..."""
 
@@ -542,9 +288,3 @@ class _Follow:
     def __init__(self, kind: str, address: Address) -> None:
         self.kind = kind
         self.address = address
-
-
-def _consume(task: asyncio.Task[Any]) -> None:
-    """Background refreshes report to whoever awaits them; an unawaited failure is not "never retrieved"."""
-    if not task.cancelled():
-        task.exception()
