@@ -134,3 +134,14 @@ async def test_every_repository_reads_its_own_configured_cluster(redis_cluster: 
     async with RedisRepository(RedisConfig(url=redis_cluster.url)) as repo:
         assert isinstance(repo._transport, ClusterTransport)
         assert await repo.ping() is True
+
+
+def test_tls_settings_are_made_for_each_node_with_its_own_host_name() -> None:
+    config = RedisConfig(
+        url="rediss+cluster://127.0.0.1:7000,127.0.0.1:7001", ssl_cert_reqs="none", ssl_insecure_skip_verify=True
+    )
+    transport = build_transport(config)
+    assert isinstance(transport, ClusterTransport)
+    settings = transport._node_settings("10.0.0.5", 7005)
+    assert settings.tls is not None
+    assert (settings.host, settings.port, settings.server_hostname, settings.db) == ("10.0.0.5", 7005, "10.0.0.5", 0)
