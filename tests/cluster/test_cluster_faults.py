@@ -16,6 +16,8 @@ import pytest
 from neuroglia.data.redis import (
     CacheException,
     CacheUnavailableError,
+    CircuitOpenError,
+    ClusterNodeUnavailableError,
     ConfigurationError,
     RedisConfig,
     RedisRepository,
@@ -163,6 +165,10 @@ async def test_failover_under_load(own_cluster: LocalCluster, repo_factory: Repo
     )
     assert load.wrong == []
     assert all(isinstance(exc, CacheException) for exc in load.failed)
+    # One primary down is not an outage of the cluster: the breaker stayed closed,
+    # the other slots kept serving, the dead one's failed as that node's outage.
+    assert not any(isinstance(exc, CircuitOpenError) for exc in load.failed)
+    assert any(isinstance(exc, ClusterNodeUnavailableError) for exc in load.failed)
     assert await repo.get_async(probe_key) == "probe"
     # Every slot serves again, with no action by the caller.
     await repo.set_many_async({k: f"{k}|after" for row in load.keys for k in row})

@@ -92,8 +92,10 @@ async def run_parts(
                 await asyncio.gather(*(one(i) for i in indexes))  # re-routed after a refresh
             else:
                 cluster.request_refresh()
+                cluster.mark_down(address)
+                outage = cluster.node_outage(exc, address)
                 for i in indexes:
-                    results[i] = _Raised(exc)
+                    results[i] = _Raised(outage)
             return
         again = []
         for i, reply in zip(indexes, replies, strict=True):

@@ -37,6 +37,7 @@ from neuroglia.data.redis.exceptions import (
     CacheException,
     CacheTimeoutError,
     CacheUnavailableError,
+    ClusterNodeUnavailableError,
     Delivery,
 )
 
@@ -151,7 +152,7 @@ class ClusterTransport(SlotMapKeeper):
                 last, asking = exc, None
                 follow = await self.recover(exc, target, slot, deadline)
                 if follow is None:
-                    raise
+                    raise self.node_outage(exc, target) from exc.__cause__
                 if follow.kind == "ASK":
                     asking = follow.address
                 address = None
@@ -225,6 +226,24 @@ class ClusterTransport(SlotMapKeeper):
             return new_target, replica, deadline
         quick = loop.time() + _REFUSED_PROBE
         return target, replica, quick if deadline is None else min(deadline, quick)
+
+    def node_outage(self, error: CacheException, target: Address) -> CacheException:
+        """``error`` from the node at ``target``, as a :class:`ClusterNodeUnavailableError` if others answer.
+
+        Only a lost or refused connection is one node's trouble; timeouts,
+        TLS refusals and the server's own refusals stay what they are.
+        """
+        if type(error) is not CacheUnavailableError or error.delivery is Delivery.NOT_APPLIED or self._map is None:
+            return error
+        now = asyncio.get_running_loop().time()
+        others = [a for a in self._map.primaries() if a != target]
+        if not others or all(self._down.get(a, 0.0) > now for a in others):
+            return error
+        outage = ClusterNodeUnavailableError(
+            f"{error.args[0] if error.args else error} (one node of the cluster; the others serve)"
+        ).with_delivery(error.delivery or Delivery.NOT_SENT)
+        outage.__cause__ = error.__cause__
+        return outage
 
     @staticmethod
     async def _pause(seconds: float, deadline: float | None, error: CacheException) -> None:
