@@ -7,9 +7,11 @@ without persistence); the shared server on the default port 6379 is never
 used.
 
 ``backend_url`` is parametrized over the embedded ``memory://`` backend (a
-fresh private server per test) and the real server (its database flushed
-first, marked ``integration``), so a test written once runs with the same
-assertions on both. ``repo_factory`` is the one way tests build
+fresh private server per test), the real server (its database flushed
+first, marked ``integration``) and a local Redis Cluster of three primaries
+and three replicas (the plugin's session-scoped ``redis_cluster``, flushed
+on every primary first, marked ``integration`` and ``cluster``), so a test
+written once runs with the same assertions on all three. ``repo_factory`` is the one way tests build
 repositories (:class:`tests.support.repositories.RepositoryFactory`): on the
 test's backend by default, or on any URL or config; it disconnects them all
 at the end.
@@ -23,7 +25,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from neuroglia.data.redis import RedisConfig, RedisRepository
-from neuroglia.data.redis.testing import RedisEndpoint
+from neuroglia.data.redis.testing import LocalCluster, RedisEndpoint
 from tests.support.repositories import RepositoryFactory, clean_repository
 
 pytest_plugins = ["pytester"]
@@ -31,22 +33,33 @@ pytest_plugins = ["pytester"]
 BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.integration),
+    pytest.param("cluster", id="cluster", marks=[pytest.mark.integration, pytest.mark.cluster]),
 ]
+
+
+def backend_url_for(request: pytest.FixtureRequest, kind: str) -> str:
+    """The URL of backend ``kind``'s database (``repo_factory`` empties it first)."""
+    if kind == "memory":
+        return f"memory://test-{uuid.uuid4().hex}"
+    if kind == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    endpoint: RedisEndpoint = request.getfixturevalue("redis_server")
+    return endpoint.url
 
 
 @pytest.fixture(params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest) -> str:
     """The URL of the current backend's database (``repo_factory`` empties it first)."""
-    if request.param == "memory":
-        return f"memory://test-{uuid.uuid4().hex}"
-    endpoint: RedisEndpoint = request.getfixturevalue("redis_server")
-    return endpoint.url
+    return backend_url_for(request, request.param)
 
 
 @pytest.fixture
 def backend_kind(backend_url: str) -> str:
-    """``"memory"`` or ``"redis"``."""
-    return "memory" if backend_url.startswith("memory://") else "redis"
+    """``"memory"``, ``"redis"`` or ``"cluster"``."""
+    if backend_url.startswith("memory://"):
+        return "memory"
+    return "cluster" if "+cluster://" in backend_url else "redis"
 
 
 @pytest.fixture

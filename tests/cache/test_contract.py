@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,18 @@ class Pizza(BaseModel):
 
 
 async def keys_of(repo: RedisRepository) -> list[str]:
-    return sorted([k async for k in repo.scan_async("*")])
+    """Every key, as named on one server (on a cluster the namespace is the hash tag: ``{menu}:k``)."""
+    return sorted([plain(k) async for k in repo.scan_async("*")])
+
+
+def plain(key: str) -> str:
+    """A key as one server names it: the cluster's namespace hash tag ``{menu}:`` back to ``menu:``."""
+    return re.sub(r"\{([^{}]*)\}(?=[:#])", r"\1", key)
+
+
+def stored(kind: str, name: str) -> str:
+    """Where a cache's key ``menu#tag:x`` lives on backend ``kind`` (``{menu}#tag:x`` on a cluster)."""
+    return re.sub(r"^([^:#{}]+)(?=[:#])", r"{\1}", name, count=1) if kind == "cluster" else name
 
 
 # -- reads and writes ---------------------------------------------------------------
@@ -85,12 +97,14 @@ async def test_a_cached_none_is_told_apart_from_a_miss(backend: RedisRepository,
     assert await cache.get_entry_async("missing") is None
 
 
-async def test_values_go_through_the_repositorys_envelope(backend: RedisRepository, make_cache: MakeCache) -> None:
+async def test_values_go_through_the_repositorys_envelope(
+    backend: RedisRepository, make_cache: MakeCache, backend_kind: str
+) -> None:
     from neuroglia.data.redis import read_envelope
 
     cache = make_cache(backend, "env")
     await cache.set_async("k", [1, 2, 3], tags=["a", "b"])
-    raw = await backend.hgetall_async("env:k")
+    raw = await backend.hgetall_async(stored(backend_kind, "env:k"))
     envelope = read_envelope(raw["v"])
     assert envelope is not None
     assert envelope.strategy == "json"
@@ -211,11 +225,13 @@ async def test_a_second_process_waits_for_the_first_and_is_woken(
 
 
 async def test_a_dead_lease_holder_is_taken_over_when_its_lease_runs_out(
-    repo_factory: RepoFactory, make_cache: MakeCache, backend_url: str
+    repo_factory: RepoFactory, make_cache: MakeCache, backend_url: str, backend_kind: str
 ) -> None:
     repo = await repo_factory()
     # A holder that died after taking the lease: its token stays until the lease runs out.
-    assert await repo.set_async("menu#lease:k", "token-of-a-dead-process", expiration=0.4, nx=True)
+    assert await repo.set_async(
+        stored(backend_kind, "menu#lease:k"), "token-of-a-dead-process", expiration=0.4, nx=True
+    )
     cache = make_cache(repo, "menu")
     taker = Loader("taken over")
     started = time.monotonic()
@@ -324,20 +340,20 @@ async def test_a_stale_tag_membership_never_deletes_a_later_entry(
 
 
 async def test_tag_sets_expire_with_their_entries_and_shed_expired_members(
-    backend: RedisRepository, make_cache: MakeCache
+    backend: RedisRepository, make_cache: MakeCache, backend_kind: str
 ) -> None:
     cache = make_cache(backend, "menu")
     await cache.set_async("short", 1, expiration=0.05, tags=["menu"])
     await cache.set_async("long", 2, expiration=timedelta(minutes=5), tags=["menu"])
-    ttl = await backend.pttl_async("menu#tag:menu")
+    ttl = await backend.pttl_async(stored(backend_kind, "menu#tag:menu"))
     assert 290_000 < ttl <= 300_000  # the set lives as long as its longest entry
     await asyncio.sleep(0.1)
     await cache.set_async("another", 3, expiration=60, tags=["menu"])  # writing the tag trims it
-    members = await backend.zrange_async("menu#tag:menu", 0, -1)
-    assert sorted(members) == ["menu:another", "menu:long"]
+    members = await backend.zrange_async(stored(backend_kind, "menu#tag:menu"), 0, -1)
+    assert sorted(plain(m) for m in members) == ["menu:another", "menu:long"]
     await cache.set_async("alone", 1, expiration=0.05, tags=["brief"])
     await asyncio.sleep(0.15)
-    assert not await backend.exists_async("menu#tag:brief")
+    assert not await backend.exists_async(stored(backend_kind, "menu#tag:brief"))
 
 
 async def test_a_large_tag_is_removed_in_batches(backend: RedisRepository, make_cache: MakeCache) -> None:

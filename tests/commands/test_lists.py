@@ -83,20 +83,20 @@ async def test_lset(backend: RedisRepository) -> None:
 
 
 async def test_lmove(backend: RedisRepository) -> None:
-    await backend.rpush_async("pending", "o1", "o2")
-    assert await backend.lmove_async("pending", "processing") == "o1"
-    assert await backend.lmove_async("pending", "processing", "RIGHT", "LEFT") == "o2"
-    assert await backend.lrange_async("processing") == ["o2", "o1"]
-    assert await backend.lmove_async("pending", "processing") is None
-    assert await backend.exists_async("pending") is False
+    await backend.rpush_async("{t}pending", "o1", "o2")
+    assert await backend.lmove_async("{t}pending", "{t}processing") == "o1"
+    assert await backend.lmove_async("{t}pending", "{t}processing", "RIGHT", "LEFT") == "o2"
+    assert await backend.lrange_async("{t}processing") == ["o2", "o1"]
+    assert await backend.lmove_async("{t}pending", "{t}processing") is None
+    assert await backend.exists_async("{t}pending") is False
     with pytest.raises(InvalidArgumentError, match="wherefrom"):
-        await backend.lmove_async("processing", "x", "UP", "LEFT")
+        await backend.lmove_async("{t}processing", "{t}x", "UP", "LEFT")
 
 
 async def test_blpop_returns_an_available_value_at_once(backend: RedisRepository) -> None:
-    await backend.rpush_async("q2", "first", "second")
-    assert await backend.blpop_async(["q1", "q2"], timeout=1) == ("q2", "first")
-    assert await backend.brpop_async("q2", timeout=1) == ("q2", "second")
+    await backend.rpush_async("{t}q2", "first", "second")
+    assert await backend.blpop_async(["{t}q1", "{t}q2"], timeout=1) == ("{t}q2", "first")
+    assert await backend.brpop_async("{t}q2", timeout=1) == ("{t}q2", "second")
 
 
 async def test_blpop_waits_for_a_push(backend: RedisRepository) -> None:
@@ -126,11 +126,11 @@ async def test_brpop_waits_for_a_push(backend: RedisRepository) -> None:
 
 
 async def test_blocking_pops_return_none_after_the_timeout(backend: RedisRepository) -> None:
-    assert await backend.blpop_async("empty", timeout=0.1) is None
-    assert await backend.brpop_async(["empty", "also-empty"], timeout=0.1) is None
+    assert await backend.blpop_async("{t}empty", timeout=0.1) is None
+    assert await backend.brpop_async(["{t}empty", "{t}also-empty"], timeout=0.1) is None
     # The connection that blocked is usable afterwards.
-    await backend.rpush_async("empty", "now")
-    assert await backend.lpop_async("empty") == "now"
+    await backend.rpush_async("{t}empty", "now")
+    assert await backend.lpop_async("{t}empty") == "now"
 
 
 async def test_blocking_pop_rejects_a_negative_timeout(backend: RedisRepository) -> None:

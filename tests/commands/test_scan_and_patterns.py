@@ -105,12 +105,12 @@ async def test_key_prefix_applies_to_every_key_argument(
 ) -> None:
     await prefixed_backend.set_many_async({"a": "1", "b": "2"})
     assert await prefixed_backend.get_many_async(["a", "b"]) == {"a": "1", "b": "2"}
-    await prefixed_backend.sadd_async("s1", "x", "y")
-    await prefixed_backend.sadd_async("s2", "y")
-    assert await prefixed_backend.sinterstore_async("s3", ["s1", "s2"]) == 1
+    await prefixed_backend.sadd_async("{t}s1", "x", "y")
+    await prefixed_backend.sadd_async("{t}s2", "y")
+    assert await prefixed_backend.sinterstore_async("{t}s3", ["{t}s1", "{t}s2"]) == 1
     await prefixed_backend.rpush_async("q", "job")
     assert await prefixed_backend.blpop_async("q", 1) == ("q", "job")
-    assert await collect(backend) == {"app:a", "app:b", "app:s1", "app:s2", "app:s3"}
+    assert await collect(backend) == {"app:a", "app:b", "app:{t}s1", "app:{t}s2", "app:{t}s3"}
 
 
 async def test_delete_pattern_with_a_key_prefix(backend: RedisRepository, prefixed_backend: RedisRepository) -> None:

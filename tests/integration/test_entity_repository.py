@@ -13,6 +13,7 @@ backends (the ``backend`` fixture).
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -90,6 +91,19 @@ def orders_on(redis: RedisRepository, **options: Any) -> RedisEntityRepository[O
 # -- storage: what goes in comes back --------------------------------------------------
 
 
+def stored(kind: str, name: str) -> str:
+    """Where the entity key ``order:o-1`` lives on backend ``kind``: on a cluster the
+    entity key prefix is the hash tag (``{order}:o-1``), after the repository's own prefix."""
+    if kind != "cluster":
+        return name
+    head, _, rest = name.partition("pizzeria:") if name.startswith("pizzeria:") else ("", "", name)
+    return (
+        head
+        + ("pizzeria:" if head or name.startswith("pizzeria:") else "")
+        + re.sub(r"^([^:#{}]+)(?=:)", r"{\1}", rest, count=1)
+    )
+
+
 async def test_an_aggregate_state_round_trips_with_every_kind_of_attribute(backend: RedisRepository) -> None:
     orders = orders_on(backend)
     order = new_order()
@@ -117,21 +131,23 @@ async def test_an_aggregate_state_round_trips_with_every_kind_of_attribute(backe
     assert loaded.id() == "o-1"
 
 
-async def test_the_document_goes_through_the_repositorys_strategy_in_the_envelope(backend: RedisRepository) -> None:
+async def test_the_document_goes_through_the_repositorys_strategy_in_the_envelope(
+    backend: RedisRepository, backend_kind: str
+) -> None:
     await orders_on(backend).add_async(new_order())
-    raw = await backend.hget_async("order:o-1", "data")
+    raw = await backend.hget_async(stored(backend_kind, "order:o-1"), "data")
     assert isinstance(raw, bytes)
     envelope = read_envelope(raw)
     assert envelope is not None
     assert envelope.strategy == "json"
-    assert await backend.hget_async("order:o-1", "version") == "0"
+    assert await backend.hget_async(stored(backend_kind, "order:o-1"), "version") == "0"
 
 
-async def test_another_strategy_per_entity_type(backend: RedisRepository) -> None:
+async def test_another_strategy_per_entity_type(backend: RedisRepository, backend_kind: str) -> None:
     orders = orders_on(backend, serializer=MsgPackSerializer())
     order = new_order()
     await orders.add_async(order)
-    envelope = read_envelope(await backend.hget_async("order:o-1", "data"))  # type: ignore[arg-type]
+    envelope = read_envelope(await backend.hget_async(stored(backend_kind, "order:o-1"), "data"))  # type: ignore[arg-type]
     assert envelope is not None
     assert envelope.strategy == "msgpack"
     loaded = await orders.get_async("o-1")
@@ -183,7 +199,7 @@ async def test_a_missing_id_reads_as_none(backend: RedisRepository) -> None:
     assert await orders.contains_async("nope") is False
 
 
-async def test_ids_with_separators_are_escaped_and_distinct(backend: RedisRepository) -> None:
+async def test_ids_with_separators_are_escaped_and_distinct(backend: RedisRepository, backend_kind: str) -> None:
     orders = orders_on(backend)
     for order_id in ("a:b", "a%3Ab", "a", ":index", "::index"):
         await orders.add_async(Order(order_id, "x"))
@@ -191,7 +207,7 @@ async def test_ids_with_separators_are_escaped_and_distinct(backend: RedisReposi
         loaded = await orders.get_async(order_id)
         assert loaded is not None
         assert loaded.id() == order_id
-    assert orders.key("a:b") == "order:a%3Ab"
+    assert orders.key("a:b") == stored(backend_kind, "order:a%3Ab")
     assert await orders.count_async() == 5
 
 
@@ -212,12 +228,12 @@ async def test_a_repository_that_keeps_bytes_works_the_same(repo_factory: Any, b
     assert caught.value.actual_version == 1
 
 
-async def test_the_repositorys_own_key_prefix_applies(repo_factory: Any, backend_url: str) -> None:
+async def test_the_repositorys_own_key_prefix_applies(repo_factory: Any, backend_url: str, backend_kind: str) -> None:
     prefixed = await repo_factory(key_prefix="pizzeria:")
     plain = await repo_factory()
     await orders_on(prefixed, key_prefix="orders").add_async(new_order())
-    assert await plain.exists_async("pizzeria:orders:o-1")
-    assert await plain.exists_async("pizzeria:orders::index")
+    assert await plain.exists_async(stored(backend_kind, "pizzeria:orders:o-1"))
+    assert await plain.exists_async(stored(backend_kind, "pizzeria:orders::index"))
 
 
 # -- the contract -------------------------------------------------------------------------
@@ -283,10 +299,10 @@ async def test_an_entity_of_another_type_is_refused(backend: RedisRepository) ->
         await orders.add_async(Customer("c-1", "Luigi"))  # type: ignore[arg-type]
 
 
-async def test_a_damaged_document_is_a_serialization_error(backend: RedisRepository) -> None:
+async def test_a_damaged_document_is_a_serialization_error(backend: RedisRepository, backend_kind: str) -> None:
     orders = orders_on(backend)
     await orders.add_async(new_order())
-    await backend.hset_async("order:o-1", "data", '{"id": "o-1", "lines": "not a list of lines"}')
+    await backend.hset_async(stored(backend_kind, "order:o-1"), "data", '{"id": "o-1", "lines": "not a list of lines"}')
     with pytest.raises(SerializationError, match="lines"):
         await orders.get_async("o-1")
 
@@ -425,7 +441,7 @@ async def test_twenty_concurrent_updaters_one_winner_per_version(backend: RedisR
     assert [line.pizza for line in final.state.lines] == pizzas
 
 
-async def test_version_check_can_be_turned_off(backend: RedisRepository) -> None:
+async def test_version_check_can_be_turned_off(backend: RedisRepository, backend_kind: str) -> None:
     orders = orders_on(backend, version_field=None)
     await orders.add_async(new_order())
     first = await orders.get_async("o-1")
@@ -436,10 +452,10 @@ async def test_version_check_can_be_turned_off(backend: RedisRepository) -> None
     second.set_status(OrderStatus.DELIVERED)
     await orders.update_async(first)
     await orders.update_async(second)  # last writer wins
-    stored = await orders.get_async("o-1")
-    assert stored is not None
-    assert stored.state.status is OrderStatus.DELIVERED
-    assert await backend.hget_async("order:o-1", "version") is None
+    last = await orders.get_async("o-1")
+    assert last is not None
+    assert last.state.status is OrderStatus.DELIVERED
+    assert await backend.hget_async(stored(backend_kind, "order:o-1"), "version") is None
 
 
 async def test_a_configured_version_field_on_a_dataclass(backend: RedisRepository) -> None:
@@ -460,13 +476,13 @@ async def test_a_configured_version_field_on_a_dataclass(backend: RedisRepositor
 # -- expiration and listing -------------------------------------------------------------------
 
 
-async def test_expiration_per_entity_type(backend: RedisRepository) -> None:
+async def test_expiration_per_entity_type(backend: RedisRepository, backend_kind: str) -> None:
     orders = orders_on(backend, expiration=timedelta(milliseconds=300))
     forever = orders_on(backend, key_prefix="kept")
     await orders.add_async(new_order("o-1"))
     await forever.add_async(new_order("o-1"))
-    assert 0 < await backend.pttl_async("order:o-1") <= 300
-    assert await backend.ttl_async("kept:o-1") == -1
+    assert 0 < await backend.pttl_async(stored(backend_kind, "order:o-1")) <= 300
+    assert await backend.ttl_async(stored(backend_kind, "kept:o-1")) == -1
     assert await orders.count_async() == 1
 
     loop = asyncio.get_running_loop()
@@ -479,18 +495,18 @@ async def test_expiration_per_entity_type(backend: RedisRepository) -> None:
     assert await orders.get_all_async() == []
     # The next write drops the expired entry from the index.
     await orders.add_async(new_order("o-2"))
-    assert await backend.zcard_async("order::index") == 1
+    assert await backend.zcard_async(stored(backend_kind, "order::index")) == 1
     assert await forever.contains_async("o-1")
 
 
-async def test_every_write_gives_the_configured_expiration(backend: RedisRepository) -> None:
+async def test_every_write_gives_the_configured_expiration(backend: RedisRepository, backend_kind: str) -> None:
     short = orders_on(backend, expiration=60)
     await short.add_async(new_order())
     order = await short.get_async("o-1")
     assert order is not None
     # Registered again without expiration: the next write makes it permanent.
     await orders_on(backend).update_async(order)
-    assert await backend.ttl_async("order:o-1") == -1
+    assert await backend.ttl_async(stored(backend_kind, "order:o-1")) == -1
 
 
 async def test_listing_uses_the_index_and_returns_each_entity_once(backend: RedisRepository) -> None:
@@ -520,19 +536,21 @@ async def test_listing_uses_the_index_and_returns_each_entity_once(backend: Redi
         [o async for o in orders.iter_async(batch_size=0)]
 
 
-async def test_an_entity_deleted_from_outside_leaves_the_listing_and_the_index(backend: RedisRepository) -> None:
+async def test_an_entity_deleted_from_outside_leaves_the_listing_and_the_index(
+    backend: RedisRepository, backend_kind: str
+) -> None:
     orders = orders_on(backend)
     for order_id in ("o-1", "o-2", "o-3"):
         await orders.add_async(Order(order_id, "Luigi"))
-    await backend.delete_async("order:o-2")
+    await backend.delete_async(stored(backend_kind, "order:o-2"))
     assert sorted(o.id() for o in await orders.get_all_async()) == ["o-1", "o-3"]
-    assert sorted(await backend.zrange_async("order::index", 0, -1)) == ["o-1", "o-3"]
+    assert sorted(await backend.zrange_async(stored(backend_kind, "order::index"), 0, -1)) == ["o-1", "o-3"]
 
 
-async def test_removing_keeps_the_index_in_step(backend: RedisRepository) -> None:
+async def test_removing_keeps_the_index_in_step(backend: RedisRepository, backend_kind: str) -> None:
     orders = orders_on(backend)
     await orders.add_async(Order("o-1", "Luigi"))
     await orders.add_async(Order("o-2", "Luigi"))
     await orders.remove_async("o-1")
-    assert await backend.zrange_async("order::index", 0, -1) == ["o-2"]
+    assert await backend.zrange_async(stored(backend_kind, "order::index"), 0, -1) == ["o-2"]
     assert await orders.count_async() == 1

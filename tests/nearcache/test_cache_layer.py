@@ -111,13 +111,15 @@ async def test_another_repositorys_change_evicts_the_copy(
 
 
 async def test_without_hmget_in_the_near_cache_the_cache_keeps_its_own_store(
-    backend_url: str, repo_factory: RepositoryFactory, make_cache: MakeCache
+    backend_url: str, backend_kind: str, repo_factory: RepositoryFactory, make_cache: MakeCache
 ) -> None:
+    # On a cluster the cache's namespace is its hash tag: its entries are "{menu}:...".
+    entries = "{menu}:" if backend_kind == "cluster" else "menu:"
     repo = await repo_factory(near_cache={"commands": ["GET"]})
     assert isinstance(make_cache(repo, "menu").local_store, BoundedLocalStore)
     outside = await repo_factory(key_prefix="app:", near_cache={"prefixes": ["sessions:"]})
     assert isinstance(make_cache(outside, "menu").local_store, BoundedLocalStore)
-    inside = await repo_factory(key_prefix="app:", near_cache={"prefixes": ["menu:"]})
+    inside = await repo_factory(key_prefix="app:", near_cache={"prefixes": [entries]})
     assert isinstance(make_cache(inside, "menu").local_store, NearCacheLocalStore)
 
 

@@ -145,14 +145,14 @@ async def test_bad_input_in_a_pipeline_fails_at_once_and_sends_nothing(backend: 
 
 async def test_transaction_runs_as_a_block(backend: RedisRepository) -> None:
     async with backend.transaction() as tx:
-        tx.set_async("a", "1").set_async("b", "2").incr_async("n")
+        tx.set_async("{t}a", "1").set_async("{t}b", "2").incr_async("{t}n")
     assert tx.transaction is True
     assert tx.results == [True, True, 1]
-    assert await backend.pipeline(transaction=True).get_async("a").get_async("b").execute() == ["1", "2"]
+    assert await backend.pipeline(transaction=True).get_async("{t}a").get_async("{t}b").execute() == ["1", "2"]
 
 
 async def test_transaction_is_atomic_for_a_concurrent_reader(backend: RedisRepository) -> None:
-    await backend.set_many_async({"left": 0, "right": 0})
+    await backend.set_many_async({"{t}left": 0, "{t}right": 0})
     rounds = 150
     seen: list[tuple[str | None, str | None]] = []
     writer_done = asyncio.Event()
@@ -161,39 +161,39 @@ async def test_transaction_is_atomic_for_a_concurrent_reader(backend: RedisRepos
         try:
             for _ in range(rounds):
                 async with backend.transaction() as tx:
-                    tx.incr_async("left")
-                    tx.set_async("marker", "between")
-                    tx.incr_async("right")
+                    tx.incr_async("{t}left")
+                    tx.set_async("{t}marker", "between")
+                    tx.incr_async("{t}right")
                 await asyncio.sleep(0)
         finally:
             writer_done.set()
 
     async def reader() -> None:
         while not writer_done.is_set():
-            values = await backend.get_many_async(["left", "right"])
-            seen.append((values["left"], values["right"]))
+            values = await backend.get_many_async(["{t}left", "{t}right"])
+            seen.append((values["{t}left"], values["{t}right"]))
 
     await asyncio.wait_for(asyncio.gather(writer(), reader(), reader()), timeout=30)
     assert seen, "the reader never ran"
     assert all(left == right for left, right in seen), [s for s in seen if s[0] != s[1]][:5]
-    assert await backend.get_many_async(["left", "right"]) == {"left": str(rounds), "right": str(rounds)}
+    assert await backend.get_many_async(["{t}left", "{t}right"]) == {"{t}left": str(rounds), "{t}right": str(rounds)}
 
 
 async def test_failed_command_in_a_transaction(backend: RedisRepository) -> None:
-    await backend.hset_async("h", "f", "v")
+    await backend.hset_async("{t}h", "f", "v")
     tx = backend.transaction()
-    tx.set_async("a", "1").lpush_async("h", "x").incr_async("n")
+    tx.set_async("{t}a", "1").lpush_async("{t}h", "x").incr_async("{t}n")
     results = await tx.execute(raise_on_error=False)
     assert results[0] is True
     assert isinstance(results[1], CacheCommandError)
     assert "WRONGTYPE" in str(results[1])
     assert results[2] == 1
     # Redis does not roll back: the other commands applied, the hash is intact.
-    assert await backend.get_async("a") == "1"
-    assert await backend.hgetall_async("h") == {"f": "v"}
+    assert await backend.get_async("{t}a") == "1"
+    assert await backend.hgetall_async("{t}h") == {"f": "v"}
 
     tx = backend.transaction()
-    tx.incr_async("n").lpush_async("h", "x").incr_async("n")
+    tx.incr_async("{t}n").lpush_async("{t}h", "x").incr_async("{t}n")
     with pytest.raises(CacheCommandError, match="WRONGTYPE"):
         await tx.execute()
     assert tx.results is not None
@@ -213,12 +213,12 @@ async def test_failed_command_in_a_pipeline(backend: RedisRepository) -> None:
 
 async def test_a_transaction_isolates_but_does_not_roll_back(backend: RedisRepository) -> None:
     """MULTI/EXEC: a command refused at run time fails alone; the others stay applied, and say so."""
-    await backend.set_async("stock:basil", "10")
-    await backend.set_async("orders", "a string, not a list")
+    await backend.set_async("{t}stock:basil", "10")
+    await backend.set_async("{t}orders", "a string, not a list")
     tx = backend.transaction()
-    tx.decr_async("stock:basil")
-    tx.rpush_async("orders", "o-7")  # WRONGTYPE when it runs
-    tx.incr_async("orders:today")
+    tx.decr_async("{t}stock:basil")
+    tx.rpush_async("{t}orders", "o-7")  # WRONGTYPE when it runs
+    tx.incr_async("{t}orders:today")
     with pytest.raises(CacheCommandError, match="WRONGTYPE") as info:
         await tx.execute()
     assert any("does not roll back: commands 0, 2" in note for note in info.value.__notes__)
@@ -226,7 +226,7 @@ async def test_a_transaction_isolates_but_does_not_roll_back(backend: RedisRepos
     assert tx.results is not None
     assert tx.results[0] == 9
     assert tx.results[2] == 1
-    assert await backend.get_async("stock:basil") == "9"  # applied, although the transaction "failed"
+    assert await backend.get_async("{t}stock:basil") == "9"  # applied, although the transaction "failed"
     pipe = backend.pipeline()
     assert pipe.applied is None
 
@@ -235,24 +235,24 @@ async def test_an_optimistic_transaction_runs_only_if_nobody_changed_what_it_rea
     backend: RedisRepository, repo_factory: RepositoryFactory
 ) -> None:
     other = await repo_factory()  # another client
-    await backend.set_async("stock:basil", "10")
-    async with backend.watch("stock:basil") as watch:
-        stock = int(await watch.get_async("stock:basil") or 0)
-        await other.set_async("stock:basil", "3")  # someone else was faster
+    await backend.set_async("{t}stock:basil", "10")
+    async with backend.watch("{t}stock:basil") as watch:
+        stock = int(await watch.get_async("{t}stock:basil") or 0)
+        await other.set_async("{t}stock:basil", "3")  # someone else was faster
         tx = watch.transaction()
-        tx.set_async("stock:basil", str(stock - 1))
-        tx.rpush_async("orders", "o-7")
+        tx.set_async("{t}stock:basil", str(stock - 1))
+        tx.rpush_async("{t}orders", "o-7")
         with pytest.raises(TransactionAbortedError):
             await tx.execute()
-    assert await backend.get_async("stock:basil") == "3"  # nothing of the transaction ran
-    assert await backend.exists_async("orders") is False
+    assert await backend.get_async("{t}stock:basil") == "3"  # nothing of the transaction ran
+    assert await backend.exists_async("{t}orders") is False
 
-    async with backend.watch("stock:basil") as watch:  # unchanged this time: it runs
-        stock = int(await watch.get_async("stock:basil") or 0)
+    async with backend.watch("{t}stock:basil") as watch:  # unchanged this time: it runs
+        stock = int(await watch.get_async("{t}stock:basil") or 0)
         async with watch.transaction() as tx:
-            tx.set_async("stock:basil", str(stock - 1))
+            tx.set_async("{t}stock:basil", str(stock - 1))
     assert tx.results == [True]
-    assert await backend.get_async("stock:basil") == "2"
+    assert await backend.get_async("{t}stock:basil") == "2"
 
 
 async def test_optimistic_async_retries_until_its_read_still_holds(

@@ -88,7 +88,7 @@ async def test_async_with_repository(backend: RedisRepository) -> None:
     assert await backend.get_async("inside") == "yes"
 
 
-async def test_connection_pool_figures(backend: RedisRepository) -> None:
+async def test_connection_pool_figures(backend: RedisRepository, backend_kind: str) -> None:
     await backend.set_async("k", "v")
     pool = backend.connection_pool
     assert isinstance(pool, ConnectionPoolInfo)
@@ -98,35 +98,52 @@ async def test_connection_pool_figures(backend: RedisRepository) -> None:
     assert pool.created_connections >= 1  # readable without await too
     assert await pool.in_use_connections == 0
     assert await pool.available_connections == created
-    assert await pool.max_connections == backend.config.pool.max_connections
+    if backend_kind == "cluster":
+        # The bound is per node; the figures are summed over the nodes the repository talks to.
+        assert await pool.max_connections % backend.config.pool.max_connections == 0
+        assert await pool.max_connections >= backend.config.pool.max_connections
+    else:
+        assert await pool.max_connections == backend.config.pool.max_connections
 
 
-async def test_connections_are_reused_and_counted_while_lent(repo_factory: RepositoryFactory, backend_url: str) -> None:
+async def test_connections_are_reused_and_counted_while_lent(
+    repo_factory: RepositoryFactory, backend_url: str, backend_kind: str
+) -> None:
     repo = await repo_factory(connection_pool_size=4)
     pool = repo.connection_pool
+    # On a cluster every key of the test shares a hash tag, so one node serves them all.
+    tag = "{t}" if backend_kind == "cluster" else ""
     for n in range(20):
-        await repo.set_async(f"k{n}", n)
-    assert await pool.created_connections == 1  # one at a time: the same connection every time
+        await repo.set_async(f"{tag}k{n}", n)
+    base = await pool.created_connections
+    if backend_kind == "cluster":
+        assert base >= 1  # one shared connection per primary (connect() pings each) and no more
+    else:
+        assert base == 1  # one at a time: the same connection every time
 
     # Three commands blocked on empty lists hold three connections.
-    waiters = [asyncio.create_task(repo.blpop_async(f"wake:{n}", 5)) for n in range(3)]
+    waiters = [asyncio.create_task(repo.blpop_async(f"{tag}wake:{n}", 5)) for n in range(3)]
     for _ in range(200):
         if await pool.in_use_connections == 3:
             break
         await asyncio.sleep(0.01)
     assert await pool.in_use_connections == 3
     for n in range(3):
-        await repo.rpush_async(f"wake:{n}", "go")  # on a fourth connection
-    assert await asyncio.gather(*waiters) == [(f"wake:{n}", "go") for n in range(3)]
+        await repo.rpush_async(f"{tag}wake:{n}", "go")  # on a fourth connection
+    assert await asyncio.gather(*waiters) == [(f"{tag}wake:{n}", "go") for n in range(3)]
 
-    assert await pool.created_connections == 4
+    assert await pool.created_connections == base + 3
     assert await pool.in_use_connections == 0
-    assert await pool.available_connections == 4
+    assert await pool.available_connections == base + 3
 
 
-async def test_pool_size_from_config(repo_factory: RepositoryFactory, backend_url: str) -> None:
+async def test_pool_size_from_config(repo_factory: RepositoryFactory, backend_url: str, backend_kind: str) -> None:
     repo = await repo_factory(connection_pool_size=3)
-    assert await repo.connection_pool.max_connections == 3
+    if backend_kind == "cluster":
+        await repo.ping()  # the bound is per node: the sum over the nodes the repository talks to
+        assert await repo.connection_pool.max_connections % 3 == 0
+    else:
+        assert await repo.connection_pool.max_connections == 3
 
 
 async def test_default_config_is_the_embedded_backend() -> None:

@@ -84,25 +84,27 @@ async def test_each_case_found_by_the_probe_is_refused_before_sending(
     if argument is None:
         await attempt()  # a valid call ("(infinity" is an exclusive bound Redis accepts)
         return
+    # The INFO of the first count counts itself, on every primary of a cluster.
+    own = int((await backend.info("cluster")).get("cluster_primaries", 1))
     before = await commands_sent(backend)
     with pytest.raises(InvalidArgumentError, match=re.escape(argument)):
         await attempt()
     after = await commands_sent(backend)
-    if before is not None:  # counted on a real server only; the INFO of the first count counts itself
-        assert after == before + 1, f"{label}: something was sent"
+    if before is not None:  # counted on a real server only
+        assert after == before + own, f"{label}: something was sent"
     assert await backend.dbsize() == 0
 
 
 async def test_the_valid_forms_next_to_them_still_work(backend: RedisRepository) -> None:
     assert await backend.set_async("k", "v", expiration=10**9) is True
-    assert await backend.zadd_async("z", {"a": 2**70, "b": -math.inf, "c": 1.5}) == 3
-    assert await backend.zrangebyscore_async("z", "(1", "+inf") == ["c", "a"]
+    assert await backend.zadd_async("z", {"{t}a": 2**70, "{t}b": -math.inf, "c": 1.5}) == 3
+    assert await backend.zrangebyscore_async("z", "(1", "+inf") == ["c", "{t}a"]
     assert await backend.zcount_async("z", "-INF", "1e30") == 3
     assert await backend.zcount_async("z", "(-inf", 2.5e21) == 2
     assert await backend.blpop_async("nothing", 0.01) is None
     assert await backend.get_many_async(("k", "missing")) == {"k": "v", "missing": None}
-    assert await backend.hmget_async("h", ["a", "b"]) == [None, None]
-    assert await backend.lmove_async("a", "b", "left", "Right") is None
+    assert await backend.hmget_async("h", ["{t}a", "{t}b"]) == [None, None]
+    assert await backend.lmove_async("{t}a", "{t}b", "left", "Right") is None
     assert await backend.incrbyfloat_async("f", 2**60) == float(2**60)
     assert await backend.incrby_async("n", 2**63 - 1) == 2**63 - 1
 

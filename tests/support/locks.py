@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Awaitable, Callable
 
 from neuroglia.data.redis import RedisRepository
@@ -40,6 +41,10 @@ FENCING_COUNTER = b"\xfflock:fencing"
 UNDONE = b"}undone:"
 
 
+SLOT_COUNTER = re.compile(rb".*\xfflock\{[0-?]{4}\}fencing", re.S)
+"""A fencing counter of one hash slot (on a cluster)."""
+
+
 async def lock_leftovers(repo: RedisRepository, *, longest_lease: float = 60.0) -> list[str]:
     """The keys that locks left behind and should not have.
 
@@ -51,7 +56,7 @@ async def lock_leftovers(repo: RedisRepository, *, longest_lease: float = 60.0) 
     left = []
     async for key in repo.scan_async("*"):
         raw = key.encode() if isinstance(key, str) else key
-        if raw.endswith(FENCING_COUNTER):
+        if raw.endswith(FENCING_COUNTER) or SLOT_COUNTER.fullmatch(raw):
             continue
         if UNDONE in raw and 0 < await repo.pttl_async(key) <= longest_lease * 1000:
             continue

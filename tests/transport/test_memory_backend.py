@@ -211,12 +211,12 @@ async def test_the_pool_bound_holds(repo_factory: RepositoryFactory, backend_url
     repo = await repo_factory(
         connection_pool=ConnectionPoolConfig(max_connections=1, pool_timeout=0.2), retry_policy={"retries": 0}
     )
-    blocked = asyncio.create_task(repo.blpop_async("empty-list", 1))
+    blocked = asyncio.create_task(repo.blpop_async("{t}empty-list", 1))
     await asyncio.sleep(0.05)  # the one connection waits in BLPOP
     with pytest.raises(PoolExhaustedError):
-        await repo.get_async("k")
+        await repo.get_async("{t}k")
     assert await blocked is None
-    assert await repo.get_async("k") is None  # free again
+    assert await repo.get_async("{t}k") is None  # free again
 
 
 @pytest.mark.parametrize(

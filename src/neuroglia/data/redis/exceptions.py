@@ -13,6 +13,7 @@ miss: it always raises.
     │   │   └── PoolExhaustedError   no pooled connection became free in time
     │   ├── CacheTLSError            TLS handshake refused: certificate not verified,
     │   │                            host name mismatch, client certificate refused
+    │   ├── ClusterNodeUnavailableError  one node of a cluster is down, the others serve
     │   └── CircuitOpenError         the breaker is open; no socket was touched
     ├── CacheCommandError            the server refused the command (WRONGTYPE, ...)
     │   ├── CachePermissionError     an ACL denied the command or key (NOPERM)
@@ -48,6 +49,7 @@ __all__ = [
     "CacheTimeoutError",
     "CacheUnavailableError",
     "CircuitOpenError",
+    "ClusterNodeUnavailableError",
     "ConfigurationError",
     "Delivery",
     "InvalidArgumentError",
@@ -120,6 +122,17 @@ class PoolExhaustedError(CacheTimeoutError):
     """
 
     delivery = Delivery.NOT_SENT
+
+
+class ClusterNodeUnavailableError(CacheUnavailableError):
+    """One node of a Redis Cluster cannot be reached while the other primaries answer.
+
+    The commands for that node's slots fail (until its replica is promoted,
+    or it comes back); the other slots are served. The circuit breaker does
+    not count it: a failover of one primary must not stop the whole cluster.
+    When every primary fails, a plain :class:`CacheUnavailableError` is
+    raised, and counted.
+    """
 
 
 class CacheTLSError(CacheUnavailableError):

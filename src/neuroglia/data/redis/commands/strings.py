@@ -166,7 +166,11 @@ class StringOperations(StringCommands):
         return await resolve(found)
 
     async def set_many_async(self, mapping: KeyMapping, expiration: Expiration | None = None) -> None:
-        """Write many keys in one round trip, atomically (``MSET``, or ``MULTI`` with a TTL)."""
+        """Write many keys in one round trip, atomically (``MSET``, or ``MULTI`` with a TTL).
+
+        On a Redis Cluster keys of different hash slots are written per slot,
+        in parallel and not atomically (see ``docs/scale-out.md``).
+        """
         if not isinstance(mapping, Mapping):
             raise InvalidArgumentError(f"set_many_async expects a mapping, got {type(mapping).__name__}")
         items = [(self._arg.key(k), self._arg.value(v, f"value for key {k!r}")) for k, v in mapping.items()]
@@ -178,6 +182,9 @@ class StringOperations(StringCommands):
             return
         ms = self._arg.milliseconds(expiration)
         cmds: list[Command[Any]] = [Command(("SET", k, v, "PX", ms), ok) for k, v in items]
-        for result in await self._executor.run_many(cmds, transaction=True):
+        # A transaction needs one hash slot on a cluster: there the writes go
+        # to each node in parallel instead, not atomically (as MSET there).
+        cluster = getattr(getattr(self, "_config", None), "topology", "standalone") == "cluster"
+        for result in await self._executor.run_many(cmds, transaction=not cluster):
             if isinstance(result, BaseException):
                 raise result

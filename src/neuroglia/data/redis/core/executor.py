@@ -26,6 +26,7 @@ from ..exceptions import (
     CacheTLSError,
     CacheUnavailableError,
     CircuitOpenError,
+    ClusterNodeUnavailableError,
     Delivery,
     PoolExhaustedError,
 )
@@ -176,7 +177,9 @@ class Executor:
                 # cut by the repository's own disconnect() says nothing about
                 # the server: neither is counted.
                 if breaker is not None:
-                    if isinstance(error, PoolExhaustedError) or generation != self._generation:
+                    # One cluster node down (the others serve) is not an outage of the whole.
+                    partial = isinstance(error, PoolExhaustedError | ClusterNodeUnavailableError)
+                    if partial or generation != self._generation:
                         breaker.on_ignored(ticket)
                     else:
                         breaker.record(ticket, error or exc)

@@ -192,7 +192,8 @@ async def fenced_set_async(
     runtime = lock_runtime(repository)
     full, guard, legacy = runtime.guard(check_key(key))
     stored = Arguments.value(value)
-    reply = await runtime.scripts.fenced_set.run((3, full, guard, legacy, fencing_token, stored, ms))
+    keys = (full, guard) if legacy is None else (full, guard, legacy)
+    reply = await runtime.scripts.fenced_set.run((len(keys), *keys, fencing_token, stored, ms))
     return int(reply) == 1
 
 
@@ -205,6 +206,6 @@ async def fenced_token_async(repository: RedisRepository, key: Key) -> int | Non
     runtime = lock_runtime(repository)
     _, guard, legacy = runtime.guard(check_key(key))
     executor = repository._executor
-    replies = await executor.run(Command(("MGET", guard, legacy), list))
+    replies = await executor.run(Command(("MGET", guard) if legacy is None else ("MGET", guard, legacy), list))
     tokens = [int(reply) for reply in replies if reply is not None and bytes(reply).isdigit()]
     return max(tokens) if tokens else None

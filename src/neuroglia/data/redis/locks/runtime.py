@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 from ..core.scripts import Script, lua_source
 from ..exceptions import CacheUnavailableError
 from ..repository import RedisRepository
-from .keyspace import LockKeys, guard_keys
+from .keyspace import LockKeys, guard_keys, hash_slot
 from .lease import Acquisition, Key
 from .queue import Group
 from .watchdog import Watchdog
@@ -88,6 +88,9 @@ class LockRuntime:
 
     def __init__(self, repository: RedisRepository) -> None:
         self.repository = repository
+        # A script may only touch keys of one slot on a cluster: one counter
+        # per slot there; one per prefix elsewhere (unchanged tokens).
+        self.slot_counters = getattr(repository.config, "topology", "standalone") == "cluster"
         self.scripts = LockScripts(repository)
         self.groups: dict[Key, Group] = {}
         # What each task holds, by resource, so that a second request for a
@@ -110,10 +113,17 @@ class LockRuntime:
         """The lock key ``key`` and its companions, with the repository's key prefix."""
         return LockKeys(self.repository._arg.prefix, key, self.prefixed(key), slot_counters=self.slot_counters)
 
-    def guard(self, key: Key) -> tuple[Key, bytes, Key]:
-        """A key protected by fenced writes, its guard, and where earlier versions kept the guard."""
+    def guard(self, key: Key) -> tuple[Key, bytes, Key | None]:
+        """A key protected by fenced writes, its guard, and where earlier versions kept the guard.
+
+        On a cluster the earlier guard is named only when it shares the key's
+        hash slot (a script may not touch another slot; earlier versions could
+        only have written it there).
+        """
         full = self.prefixed(key)
         guard, legacy = guard_keys(self.repository._arg.prefix, key, full)
+        if self.slot_counters and hash_slot(legacy) != hash_slot(full):
+            return full, guard, None
         return full, guard, legacy
 
     def spawn(self, work: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> asyncio.Future[Any]:

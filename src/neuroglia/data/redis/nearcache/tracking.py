@@ -23,6 +23,11 @@ read. Hits are served only within two intervals of the last proof (any
 read's reply is one too); after that reads go to Redis, which answers or
 fails as the network allows.
 
+On a Redis Cluster the cluster transport runs the hook on every node's
+shared connections and hands every node's push messages to the near cache;
+the loss of any of them flushes it, and the heartbeat's ``PING`` reaches
+every primary.
+
 On ``memory://`` the in-process server reports every write of every
 repository of the process (see :mod:`neuroglia.data.redis.transport.memory`)
 synchronously, so there is nothing to confirm and nothing to miss.
@@ -39,6 +44,7 @@ from ..exceptions import CacheException, ConfigurationError
 from ..transport.contract import Args, Transport
 
 if TYPE_CHECKING:
+    from ..transport.cluster.nodes import ClusterHook
     from ..transport.multiplexed import SessionHook
     from .near import NearCache
 
@@ -70,19 +76,21 @@ class Tracker:
         self.transport = transport
         self.mode = mode
         self.active = True
-        self._hook: SessionHook | None = None
+        self._hook: SessionHook | ClusterHook | None = None
         self._connections: set[int] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, near: NearCache, transport: Transport) -> Tracker:
         """Start tracking on ``transport``; refuses a transport that cannot deliver invalidations."""
+        from ..transport.cluster import ClusterTransport
         from ..transport.memory import MemoryTransport
         from ..transport.multiplexed import MultiplexedTransport
         from ..transport.sentinel import SentinelTransport
 
-        # The sentinel transport carries the hook to each new primary after a failover.
-        if isinstance(transport, MultiplexedTransport | SentinelTransport):
+        # The sentinel transport carries the hook to each new primary after a failover;
+        # a cluster forwards the handler and the hook to every node's transport.
+        if isinstance(transport, MultiplexedTransport | SentinelTransport | ClusterTransport):
             if transport.settings.protocol != 3:
                 raise ConfigurationError(
                     "near_cache: the multiplexed transport must speak RESP3 (protocol=3) to receive invalidations"

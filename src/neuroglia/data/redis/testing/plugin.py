@@ -13,6 +13,11 @@ entry point (``-p no:neuroglia_redis`` turns it off). Its fixtures:
     at the start of the session, unless ``NEUROGLIA_REDIS_TEST_FLUSH=1``
     says it may be emptied. Tests that use it are skipped, with the reason,
     only when no ``redis-server`` binary is found and no test URL is set.
+``redis_cluster`` (session)
+    A :class:`LocalCluster`: three primaries and three replicas started for
+    the session on free loopback ports (``.url`` is a ``redis+cluster://``
+    URL), stopped at its end. Skipped, with the reason, when
+    ``redis-server``/``redis-cli`` are not installed.
 ``redis_repository``
     A :class:`~neuroglia.data.redis.RedisRepository` on that server, on a
     database flushed before the test, disconnected after it.
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
@@ -44,6 +50,7 @@ import pytest
 from ..config import RedisConfig
 from ..repository import RedisRepository
 from .clock import FakeClock
+from .cluster import LocalCluster
 from .endpoint import RedisEndpoint
 from .sentinel import SentinelGroup
 from .server import RedisServer, redis_server_binary
@@ -52,6 +59,7 @@ __all__ = [
     "RedisEndpoint",
     "fake_clock",
     "memory_redis_repository",
+    "redis_cluster",
     "redis_repository",
     "redis_server",
     "sentinel_group",
@@ -124,6 +132,15 @@ def _async_fixture(function: F) -> F:
 def redis_server() -> Iterator[RedisEndpoint]:
     """A real Redis for the session: a private redis-server on a free port, or ``$REDIS_URL``."""
     yield from _endpoint()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A local Redis Cluster for the session (three primaries, three replicas)."""
+    if redis_server_binary() is None or shutil.which("redis-cli") is None:
+        pytest.skip("a local cluster needs redis-server and redis-cli (PATH or $REDIS_SERVER_BIN)")
+    with LocalCluster() as cluster:
+        yield cluster
 
 
 @_async_fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..config import RedisConfig
-from ..exceptions import ConfigurationError
 from .contract import Transport
 
 __all__ = ["build_transport"]
@@ -21,12 +20,14 @@ def build_transport(config: RedisConfig) -> Transport:
         from .memory import build_memory_transport  # fakeredis is an optional extra
 
         return build_memory_transport(config)
+    if config.topology == "cluster":
+        from .cluster import build_cluster_transport
+
+        return build_cluster_transport(config)
     if config.topology == "sentinel":
         from .sentinel import build_sentinel_transport
 
         return build_sentinel_transport(config)
-    if config.topology != "standalone":
-        raise ConfigurationError(f"url: the {config.topology} transport is not available in this build")
     if config.transport == "multiplexed":
         from .multiplexed import build_multiplexed_transport
 
