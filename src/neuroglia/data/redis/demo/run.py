@@ -45,6 +45,12 @@ async def run_demo(
     token = secrets.token_hex(4)
     prefix = f"demo:{token}:"
     config = demo_config(url, prefix, timeout)
+    if config.topology == "cluster":
+        # The page's services combine keys in one command (SUNIONSTORE of
+        # segments, MULTI of the kitchen queue): on a cluster those keys must
+        # share a hash slot, so the run's prefix carries a hash tag.
+        prefix = f"demo:{{{token}}}:"
+        config = demo_config(url, prefix, timeout)
     if config.scheme == "memory" and config.memory_name is None:
         # Name the embedded server so the run's other repositories share its data.
         url = f"memory://demo-{token}"
