@@ -20,6 +20,7 @@ from neuroglia.data.redis import (
     RedisHashRepository,
     check_health,
 )
+from neuroglia.data.redis.__main__ import main as cli
 from neuroglia.data.redis.testing import SentinelGroup, free_port
 from neuroglia.data.redis.testing.sentinel import command
 from neuroglia.data.redis.transport.sentinel import SentinelTransport
@@ -186,3 +187,15 @@ async def test_a_read_the_replica_cannot_answer_is_asked_of_the_primary(
     finally:
         replica.start()  # still a replica of the same primary: nothing failed over
         sentinel_group.wait_ready()
+
+
+def test_the_check_command_takes_a_sentinel_url(
+    sentinel_group: SentinelGroup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["check", "--url", sentinel_group.url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Redis: HEALTHY\n")
+    assert "redis+sentinel://" in out
+    wrong = sentinel_group.url.replace(f"/{sentinel_group.service_name}", "/no-such-service")
+    assert cli(["check", "--url", wrong]) != 0
+    assert "no sentinel monitors a primary named 'no-such-service'" in capsys.readouterr().out
