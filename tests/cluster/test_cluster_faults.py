@@ -16,7 +16,6 @@ import pytest
 from neuroglia.data.redis import (
     CacheException,
     CacheUnavailableError,
-    CircuitOpenError,
     ClusterNodeUnavailableError,
     ConfigurationError,
     RedisConfig,
@@ -165,9 +164,10 @@ async def test_failover_under_load(own_cluster: LocalCluster, repo_factory: Repo
     )
     assert load.wrong == []
     assert all(isinstance(exc, CacheException) for exc in load.failed)
-    # One primary down is not an outage of the cluster: the breaker stayed closed,
-    # the other slots kept serving, the dead one's failed as that node's outage.
-    assert not any(isinstance(exc, CircuitOpenError) for exc in load.failed)
+    # One primary down is that node's outage, not the cluster's (the breaker does
+    # not count it). Between the failure detection and the promotion the cluster
+    # itself may answer CLUSTERDOWN on every slot (cluster-require-full-coverage),
+    # which counts: whether the breaker opens then depends on timing.
     assert any(isinstance(exc, ClusterNodeUnavailableError) for exc in load.failed)
     assert await repo.get_async(probe_key) == "probe"
     # Every slot serves again, with no action by the caller.

@@ -126,7 +126,9 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.integration
 async def test_a_leader_stopped_past_its_lease_never_acts_again(redis_server: RedisEndpoint, tmp_path: Path) -> None:
-    redis_url = redis_server.url
+    # A database of its own: an election another test left running on the
+    # shared database (the demo app's kitchen lease has the same name) cannot take the lease.
+    redis_url = redis_server.url.rsplit("/", 1)[0] + "/12"
     from neuroglia.data.redis import RedisConfig
     from neuroglia.data.redis.integration import LeaseCoordinationBackend
     from tests.support.repositories import clean_repository
