@@ -5,11 +5,14 @@ Sentinel deployment by its sentinels and the service name they monitor.
 Both come as URLs (``redis+cluster://h1:7000,h2:7001``,
 ``redis+sentinel://h1:26379,h2:26379/mymaster/0``; ``rediss+...`` for TLS)
 or as :class:`~neuroglia.data.redis.RedisConfig` fields; this module turns
-either spelling into one normalised tuple of ``(host, port)`` pairs.
+either spelling into one normalised tuple of ``(host, port)`` pairs, and
+says which of a cluster's hash slots a key lives in (:func:`hash_slot`),
+for the cluster transport, the locks and the testing kit alike.
 """
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -24,6 +27,8 @@ __all__ = [
     "Topology",
     "check_read_from",
     "format_nodes",
+    "has_hash_tag",
+    "hash_slot",
     "parse_nodes",
 ]
 
@@ -31,6 +36,7 @@ Topology = Literal["standalone", "cluster", "sentinel"]
 ReadFrom = Literal["primary", "replica", "nearest"]
 READ_FROM: Final[tuple[str, ...]] = ("primary", "replica", "nearest")
 Node = tuple[str, int]
+SLOTS: Final = 16384
 # The port a node listed without one gets: Redis's own, or Sentinel's.
 DEFAULT_PORTS: Final[dict[str, int]] = {"cluster": 6379, "sentinel": 26379}
 
@@ -103,3 +109,28 @@ def check_read_from(value: object, topology: Topology) -> ReadFrom:
             "a single-server URL has only the primary"
         )
     return value  # type: ignore[return-value]
+
+
+def has_hash_tag(name: str | bytes) -> bool:
+    """Whether Redis Cluster hashes a key starting with ``name`` by a tag in it.
+
+    The tag is what lies between the first ``{`` and the next ``}``, when
+    that is not empty (the cluster specification's rule).
+    """
+    raw = name.encode() if isinstance(name, str) else name
+    start = raw.find(b"{")
+    return start >= 0 and raw.find(b"}", start + 1) > start + 1
+
+
+def hash_slot(key: str | bytes) -> int:
+    """The Redis Cluster hash slot of ``key``: CRC16/XMODEM of its hash tag, or of the whole key, mod 16384.
+
+    A ``str`` key is hashed as the UTF-8 bytes it is sent as.
+    """
+    raw = key.encode() if isinstance(key, str) else key
+    start = raw.find(b"{")
+    if start != -1:
+        end = raw.find(b"}", start + 1)
+        if end > start + 1:  # an empty "{}" is no tag: the whole key is hashed
+            raw = raw[start + 1 : end]
+    return binascii.crc_hqx(raw, 0) % SLOTS

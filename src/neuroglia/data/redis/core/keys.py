@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
+from ..config.topology import has_hash_tag
 from ..exceptions import InvalidArgumentError
 
 __all__ = ["KEY_SEPARATOR", "build_key", "build_pattern", "escape_pattern", "has_hash_tag", "one_slot_prefix"]
@@ -86,16 +87,6 @@ def build_pattern(*parts: KeyPart) -> str:
     that customer's orders and nothing else, whatever the id holds.
     """
     return escape_pattern(build_key(*parts)) + KEY_SEPARATOR + "*"
-
-
-def has_hash_tag(name: str) -> bool:
-    """Whether Redis Cluster hashes a key starting with ``name`` by a tag in it.
-
-    The tag is what lies between the first ``{`` and the next ``}``, when
-    that is not empty (the cluster specification's rule).
-    """
-    start = name.find("{")
-    return start >= 0 and name.find("}", start + 1) > start + 1
 
 
 def one_slot_prefix(prefix: str) -> str:

@@ -43,11 +43,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from ..config.topology import has_hash_tag, hash_slot
 from ..core import Script
-from ..core.keys import has_hash_tag
 from ..exceptions import CacheException, InvalidArgumentError, LockLostError, LockNotOwnedError
 from ..locks import DistributedLock, fenced_set_async
-from ..locks.keyspace import hash_slot, slot_tag
+from ..locks.keyspace import slot_tag
 from ..repository import RedisRepository
 from ._framework import CoordinationBackend
 from ._scripts import lua_source

@@ -42,6 +42,7 @@ from __future__ import annotations
 import binascii
 from typing import Final
 
+from ..config.topology import SLOTS, hash_slot
 from ..exceptions import InvalidArgumentError
 
 __all__ = ["RESERVED", "LockKeys", "guard_keys", "hash_slot", "lock_keys", "slot_tag"]
@@ -51,8 +52,7 @@ Key = str | bytes
 RESERVED: Final = b"\xfflock"
 """The first bytes of every companion key (after the key prefix); no text key contains ``0xFF``."""
 
-_SLOTS: Final = 16384
-_SLOT_MASK: Final = _SLOTS - 1
+_SLOT_MASK: Final = SLOTS - 1
 # Tags are four characters from "0123456789:;<=>?" (0x30 | a nibble): each
 # character carries four free bits, so the sixteen bits of a tag can be solved
 # for any slot (below), and no tag holds a brace.
@@ -61,17 +61,6 @@ _TAG_BASE: Final = b"0000"
 
 def _as_bytes(key: Key) -> bytes:
     return key.encode() if isinstance(key, str) else key
-
-
-def hash_slot(key: Key) -> int:
-    """The Redis Cluster hash slot of ``key`` (CRC16/XMODEM of its hash tag, or of the whole key, mod 16384)."""
-    raw = _as_bytes(key)
-    start = raw.find(b"{")
-    if start != -1:
-        end = raw.find(b"}", start + 1)
-        if end > start + 1:  # an empty "{}" is no tag: the whole key is hashed
-            raw = raw[start + 1 : end]
-    return binascii.crc_hqx(raw, 0) & _SLOT_MASK
 
 
 def _solve_basis() -> tuple[int, list[int]]:
@@ -106,7 +95,7 @@ _BASE_SLOT, _FLIPS = _solve_basis()
 
 def slot_tag(slot: int) -> bytes:
     """Four characters whose CRC16 lands in ``slot``: ``{tag}`` in a key puts the key in that slot."""
-    if not 0 <= slot < _SLOTS:
+    if not 0 <= slot < SLOTS:
         raise InvalidArgumentError(f"slot must be in [0, 16384), got {slot!r}")
     wanted = slot ^ _BASE_SLOT
     combo = 0

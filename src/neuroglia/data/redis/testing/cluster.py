@@ -30,34 +30,17 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+from ..config.topology import hash_slot
 from .server import RedisServer, free_port, redis_server_binary
 
 __all__ = ["ClusterNode", "LocalCluster", "key_slot"]
 
-SLOTS = 16384
 _random = random.Random()
-
-
-def _crc16(data: bytes) -> int:
-    """CRC16-CCITT (XModem), the checksum Redis Cluster hashes keys with."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
 
 
 def key_slot(key: str | bytes) -> int:
     """The cluster slot of ``key`` (its hash tag ``{...}`` only, when it has a non-empty one)."""
-    data = key.encode() if isinstance(key, str) else key
-    start = data.find(b"{")
-    if start != -1:
-        end = data.find(b"}", start + 1)
-        if end > start + 1:
-            data = data[start + 1 : end]
-    return _crc16(data) % SLOTS
+    return hash_slot(key)
 
 
 def _bindable(port: int) -> bool:

@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from neuroglia.data.redis.config.topology import SLOTS, hash_slot
 from neuroglia.data.redis.exceptions import CacheCommandError, Delivery
-from redis.crc import key_slot as _crc_slot
 
 __all__ = ["SLOTS", "cross_slot_error", "key_slot", "single_slot"]
-
-SLOTS = 16384
 
 
 def _as_bytes(key: Any) -> bytes:
@@ -32,7 +30,7 @@ def _as_bytes(key: Any) -> bytes:
 
 def key_slot(key: Any) -> int:
     """The slot of ``key`` (``str`` keys are UTF-8 encoded, as they are sent)."""
-    return int(_crc_slot(_as_bytes(key)))
+    return hash_slot(_as_bytes(key))
 
 
 def _shown(key: Any) -> str:
