@@ -259,7 +259,11 @@ class RedisConfig:
         elif service is not None or self.sentinel_username is not None or self.sentinel_password is not None:
             raise fail("service_name" if service is not None else "sentinel_password", "is only used with sentinels")
         if self.transport == "redis-py":
-            raise fail("transport", f"a {topology} topology needs transport='multiplexed' (its connections are ours)")
+            raise fail(
+                "transport",
+                f"a {topology} topology needs transport='multiplexed': its transport runs on the library's own "
+                "connections, not redis-py's pool",
+            )
         nodes = parts["nodes"]
         set_(self, "cluster_nodes", nodes if topology == "cluster" else None)
         set_(self, "sentinels", nodes if topology == "sentinel" else None)
