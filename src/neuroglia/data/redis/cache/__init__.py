@@ -32,6 +32,7 @@ Modules (each small, each with its own docstring):
 ``shape``        rebuilding typed values from what the serializer decoded
 ``metrics``      figures (:class:`CacheStatistics`) and OpenTelemetry spans
 ``decorator``    ``@cache.cached(...)``
+``templates``    key and tag format strings, parsed once (also the query caching behavior's)
 ``framework``    the Neuroglia framework's ``OperationResult`` as a cached value
 
 See ``docs/caching.md``.

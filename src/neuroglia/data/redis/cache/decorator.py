@@ -38,8 +38,6 @@ import enum
 import functools
 import hashlib
 import inspect
-import re
-import string
 import types
 import typing
 import uuid
@@ -51,6 +49,7 @@ from .factory import FactoryContext
 from .framework import OperationResultShape, operation_result_type
 from .options import CacheOptions, check_tags
 from .shape import ListShape, OptionalShape, PlainShape, TypedShape, ValueShape
+from .templates import FieldTemplate
 
 if TYPE_CHECKING:
     from .facade import RedisCache
@@ -68,118 +67,25 @@ KeySpec = str | Callable[..., str]
 _SCALARS: Final = (str, int, float, uuid.UUID, decimal.Decimal, _dt.date, _dt.time, enum.Enum)
 # Default keys longer than this are shortened to their start and a digest.
 _MAX_DEFAULT_KEY: Final = 256
-_FIELD_ROOT = re.compile(r"[A-Za-z_]\w*")
 
 
 def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _check_part(value: Any, field: str, function: str) -> None:
+def _check_part(value: Any, field: str, what: str) -> None:
     """A value a key field reaches must render the same in every process and every run."""
     if value is None or isinstance(value, _SCALARS):  # (bool is an int)
         return
     if isinstance(value, list | dict | set | bytearray):
         raise InvalidArgumentError(
-            f"cache key field {{{field}}} of {function} is a {_describe(value)}: mutable and unhashable, it "
+            f"the field {{{field}}} of {what} is a {_describe(value)}: mutable and unhashable, it "
             "cannot be part of a key; name a plain attribute or element instead"
         )
     raise InvalidArgumentError(
-        f"cache key field {{{field}}} of {function} is a {_describe(value)}, not a str, int, float, bool, enum, "
+        f"the field {{{field}}} of {what} is a {_describe(value)}, not a str, int, float, bool, enum, "
         f"UUID, Decimal or date: name one of its attributes (for example {{{field}.id}})"
     )
-
-
-class _Template:
-    """A key or tag format string, parsed once; every value a field reaches is checked.
-
-    ``str.format`` semantics (attribute and index access, conversions, format
-    specs) without ``string.Formatter``'s per-call parsing, which would cost
-    more than the rest of a cache hit.
-    """
-
-    __slots__ = ("_function", "_parts", "roots", "text")
-
-    def __init__(self, text: str, what: str, function: str) -> None:
-        self.text = text
-        self._function = function
-        self.roots = _template_roots(text, what, function)
-        parts: list[tuple[str, str | None, str, tuple[tuple[bool, Any], ...], str | None, str]] = []
-        for literal, field, spec, conversion in string.Formatter().parse(text):
-            if field is None:
-                parts.append((literal, None, "", (), None, ""))
-                continue
-            root, rest = _split_field(field, what, text, function)
-            if spec and ("{" in spec):
-                raise InvalidArgumentError(f"{what} {text!r} of {function}: nested fields in a format spec")
-            parts.append((literal, field, root, rest, conversion, spec or ""))
-        self._parts = parts
-
-    def render(self, arguments: Mapping[str, Any]) -> str:
-        out: list[str] = []
-        function = self._function
-        for literal, field, root, rest, conversion, spec in self._parts:
-            out.append(literal)
-            if field is None:
-                continue
-            try:
-                value = arguments[root]
-                for is_attribute, name in rest:
-                    value = getattr(value, name) if is_attribute else value[name]
-            except (AttributeError, KeyError, IndexError, TypeError) as exc:
-                raise InvalidArgumentError(
-                    f"cache key field {{{field}}} of {function} cannot be read: {exc!r}"
-                ) from None
-            _check_part(value, field, function)
-            if conversion == "r":
-                value = repr(value)
-            elif conversion == "s":
-                value = str(value)
-            elif conversion == "a":
-                value = ascii(value)
-            out.append(format(value, spec))
-        return "".join(out)
-
-
-_ACCESS = re.compile(r"\.([A-Za-z_]\w*)|\[([^\]]+)\]")
-
-
-def _split_field(field: str, what: str, text: str, function: str) -> tuple[str, tuple[tuple[bool, Any], ...]]:
-    """``"query.items[0]"`` -> ``("query", ((True, "items"), (False, 0)))``, as ``str.format`` reads it."""
-    root = _FIELD_ROOT.match(field)
-    assert root is not None  # checked by _template_roots
-    rest: list[tuple[bool, Any]] = []
-    position = root.end()
-    while position < len(field):
-        access = _ACCESS.match(field, position)
-        if access is None:
-            raise InvalidArgumentError(f"{what} {text!r} of {function}: cannot read the field {{{field}}}")
-        attribute, index = access.groups()
-        if attribute is not None:
-            rest.append((True, attribute))
-        else:
-            rest.append((False, int(index) if index.isdigit() else index))
-        position = access.end()
-    return root.group(), tuple(rest)
-
-
-def _template_roots(template: str, what: str, function: str) -> list[str]:
-    """The parameter names a format string uses; positional fields are refused."""
-    roots: list[str] = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise InvalidArgumentError(f"{what} {template!r} of {function} is not a valid format string: {exc}") from None
-    for _, field, _, _ in parsed:
-        if field is None:
-            continue
-        match = _FIELD_ROOT.match(field)
-        if match is None:
-            raise InvalidArgumentError(
-                f"{what} {template!r} of {function} has a positional field {{{field}}}; name the parameter"
-            )
-        roots.append(match.group())
-    return roots
 
 
 def _canonical(value: Any, where: str, function: str, depth: int = 0) -> str:
@@ -279,20 +185,20 @@ class CachedFunction(Generic[P, R]):
         parameters = list(self._signature.parameters.values())
         self._skip_first = bool(parameters) and parameters[0].name in ("self", "cls")
         names = {p.name for p in parameters}
-        self._key_template: _Template | None = None
+        self._key_template: FieldTemplate | None = None
         if isinstance(key, str):
             if not key:
                 raise InvalidArgumentError(f"key of {name} must be a non-empty format string")
-            self._key_template = _Template(key, "key", name)
+            self._key_template = FieldTemplate(key, f"key {key!r} of {name}")
             self._check_roots(self._key_template.roots, names)
         elif key is not None and not callable(key):
             raise InvalidArgumentError(f"key of {name} must be a format string or a callable, got {key!r}")
         self._key = key
         tag_list = check_tags(list(tags), "tags")
-        self._tag_templates: list[_Template] = []
+        self._tag_templates: list[FieldTemplate] = []
         self._static_tags: list[str] = []
         for tag in tag_list:
-            template = _Template(tag, "tag", name)
+            template = FieldTemplate(tag, f"tag {tag!r} of {name}")
             self._check_roots(template.roots, names)
             if template.roots:
                 self._tag_templates.append(template)
@@ -314,7 +220,7 @@ class CachedFunction(Generic[P, R]):
             self._shape = None  # from the return annotation, on first use (it may name a later class)
         self._prefix = f"{getattr(function, '__module__', '?')}.{name}"
 
-    def _check_roots(self, roots: list[str], names: set[str]) -> None:
+    def _check_roots(self, roots: tuple[str, ...], names: set[str]) -> None:
         for root in roots:
             if root not in names:
                 raise InvalidArgumentError(
@@ -344,7 +250,7 @@ class CachedFunction(Generic[P, R]):
             return built
         arguments = self._bind(args, kwargs)
         if self._key_template is not None:
-            return self._key_template.render(arguments)
+            return self._key_template.render(arguments, _check_part)
         return self._default_key(arguments)
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +300,7 @@ class CachedFunction(Generic[P, R]):
         if not self._tag_templates:
             return self._options
         arguments = self._bind(args, kwargs)
-        tags = [*self._static_tags, *(t.render(arguments) for t in self._tag_templates)]
+        tags = [*self._static_tags, *(t.render(arguments, _check_part) for t in self._tag_templates)]
         return self.cache._options(self._options, {}, tags=tags)
 
     # -- calls ------------------------------------------------------------------------

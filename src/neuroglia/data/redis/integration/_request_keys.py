@@ -23,19 +23,16 @@ import decimal
 import enum
 import hashlib
 import inspect
-import re
-import string
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ..cache.templates import FieldTemplate
 from ..exceptions import ConfigurationError, InvalidArgumentError
 
 __all__ = ["RequestTemplate", "attribute_names", "default_key"]
 
 _PLAIN: Final = (str, int, float, uuid.UUID, decimal.Decimal, _dt.date, _dt.time, enum.Enum)
-_ROOT: Final = re.compile(r"[A-Za-z_]\w*")
-_ACCESS: Final = re.compile(r"\.([A-Za-z_]\w*)|\[([^\]]+)\]")
 _MAX_DEFAULT_KEY: Final = 256
 _MAX_DEPTH: Final = 8
 
@@ -63,81 +60,49 @@ def attribute_names(request_type: type) -> set[str]:
 
 
 class RequestTemplate:
-    """A key or tag template over a request's attributes, parsed and checked once."""
+    """A key or tag template over a request's attributes, parsed and checked once (a :class:`FieldTemplate`)."""
 
-    __slots__ = ("_parts", "_what", "roots", "text")
+    __slots__ = ("_template",)
 
     def __init__(self, text: Any, what: str, request_type: type) -> None:
         if not isinstance(text, str) or not text:
             raise ConfigurationError(f"{what} of {request_type.__name__} must be a non-empty str, got {text!r}")
-        self.text = text
-        self._what = f"{what} {text!r} of {request_type.__name__}"
-        try:
-            parsed = list(string.Formatter().parse(text))
-        except ValueError as exc:
-            raise ConfigurationError(f"{self._what} is not a valid format string: {exc}") from None
+        template = FieldTemplate(
+            text, f"{what} {text!r} of {request_type.__name__}", error=ConfigurationError, name_hint="name an attribute"
+        )
         known = attribute_names(request_type)
-        parts: list[tuple[str, str | None, str, tuple[tuple[bool, Any], ...], str | None, str]] = []
-        roots: list[str] = []
-        for literal, field, spec, conversion in parsed:
-            if field is None:
-                parts.append((literal, None, "", (), None, ""))
-                continue
-            root = _ROOT.match(field)
-            if root is None:
-                raise ConfigurationError(f"{self._what} has a positional field {{{field}}}; name an attribute")
-            if root.group() not in known:
+        for root in template.roots:
+            if root not in known:
                 raise ConfigurationError(
-                    f"the field {{{field}}} of {self._what} is not an attribute of {request_type.__name__} "
+                    f"the field {{{root}}} of {template.what} is not an attribute of {request_type.__name__} "
                     f"(attributes: {', '.join(sorted(known)) or 'none'})"
                 )
-            if spec and "{" in spec:
-                raise ConfigurationError(f"{self._what}: nested fields in a format spec")
-            rest: list[tuple[bool, Any]] = []
-            position = root.end()
-            while position < len(field):
-                access = _ACCESS.match(field, position)
-                if access is None:
-                    raise ConfigurationError(f"{self._what}: cannot read the field {{{field}}}")
-                attribute, index = access.groups()
-                rest.append(
-                    (True, attribute) if attribute is not None else (False, int(index) if index.isdigit() else index)
-                )
-                position = access.end()
-            roots.append(root.group())
-            parts.append((literal, field, root.group(), tuple(rest), conversion, spec or ""))
-        self._parts = parts
-        self.roots = tuple(roots)
+        self._template = template
+
+    @property
+    def text(self) -> str:
+        """The format string."""
+        return self._template.text
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """The attributes its fields start with."""
+        return self._template.roots
 
     def render(self, request: Any) -> str:
         """The text for ``request``; :class:`InvalidArgumentError` names a field that cannot be rendered."""
-        out: list[str] = []
-        for literal, field, root, rest, conversion, spec in self._parts:
-            out.append(literal)
-            if field is None:
-                continue
-            try:
-                value = getattr(request, root)
-                for is_attribute, name in rest:
-                    value = getattr(value, name) if is_attribute else value[name]
-            except (AttributeError, KeyError, IndexError, TypeError) as exc:
-                raise InvalidArgumentError(f"the field {{{field}}} of {self._what} cannot be read: {exc!r}") from None
-            if not (value is None or isinstance(value, _PLAIN)):  # (bool is an int)
-                raise InvalidArgumentError(
-                    f"the field {{{field}}} of {self._what} is a {type(value).__name__}, not a str, int, float, bool, "
-                    f"enum, UUID, Decimal or date: name one of its attributes (for example {{{field}.id}})"
-                )
-            if conversion == "r":
-                value = repr(value)
-            elif conversion == "s":
-                value = str(value)
-            elif conversion == "a":
-                value = ascii(value)
-            out.append(format(value, spec))
-        return "".join(out)
+        return self._template.render(request, _check_plain, attributes=True)
 
     def __repr__(self) -> str:
         return f"RequestTemplate({self.text!r})"
+
+
+def _check_plain(value: Any, field: str, what: str) -> None:
+    if not (value is None or isinstance(value, _PLAIN)):  # (bool is an int)
+        raise InvalidArgumentError(
+            f"the field {{{field}}} of {what} is a {type(value).__name__}, not a str, int, float, bool, "
+            f"enum, UUID, Decimal or date: name one of its attributes (for example {{{field}.id}})"
+        )
 
 
 def _canonical(value: Any, where: str, depth: int = 0) -> str:
