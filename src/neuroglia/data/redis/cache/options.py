@@ -216,24 +216,6 @@ class CacheOptions:
 _FIELDS = frozenset(f.name for f in dataclasses.fields(CacheOptions) if f.init)
 
 
-class CacheOptionsOverrides(TypedDict, total=False):
-    """The keyword overrides every cache call accepts (the fields of :class:`CacheOptions`)."""
-
-    expiration: Duration
-    jitter_percent: float
-    fail_safe: bool
-    fail_safe_max_staleness: Duration | None
-    fail_safe_throttle: Duration | None
-    factory_soft_timeout: Duration | None
-    factory_hard_timeout: Duration | None
-    allow_background_completion: bool
-    eager_refresh_threshold: float | None
-    xfetch_beta: float
-    lease: Duration | None
-    allow_stale_on_read: bool
-    tags: Iterable[str]
-
-
 class CallOverrides(TypedDict, total=False):
     """The keyword overrides of a call that also takes ``expiration`` and ``tags`` as parameters."""
 
@@ -248,3 +230,10 @@ class CallOverrides(TypedDict, total=False):
     xfetch_beta: float
     lease: Duration | None
     allow_stale_on_read: bool
+
+
+class CacheOptionsOverrides(CallOverrides, total=False):
+    """The keyword overrides every cache call accepts (the fields of :class:`CacheOptions`)."""
+
+    expiration: Duration
+    tags: Iterable[str]
