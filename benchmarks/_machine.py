@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -47,3 +48,12 @@ def describe_machine() -> dict[str, Any]:
         "hiredis": hiredis_version,
         "loadavg_at_start": load,
     }
+
+
+def publish(result: dict[str, Any], text: str, json_path: str | None, machine: dict[str, Any] | None = None) -> None:
+    """Print the report and the machine it ran on; write every figure to ``json_path`` when given."""
+    print(text)
+    print(json.dumps(machine if machine is not None else result["machine"], indent=2))
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=2)

@@ -51,7 +51,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from _machine import describe_machine
+from _machine import describe_machine, publish
 
 from neuroglia.data.redis import RedisCache, RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer, redis_server_binary
@@ -449,13 +449,9 @@ def main() -> int:
     with RedisServer() as server:
         result = asyncio.run(bench(args, server))
     text, ok = report(result)
-    print(text)
     if "profile" in result:
-        print(result["profile"])
-    print(json.dumps(result["machine"], indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
+        text += "\n" + result["profile"]
+    publish(result, text, args.json)
     return 1 if args.check and not ok else 0
 
 

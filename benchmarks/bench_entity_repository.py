@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import statistics
 import sys
 import time
@@ -42,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from _machine import describe_machine
+from _machine import describe_machine, publish
 
 from neuroglia.data.redis import RedisConfig, RedisHashRepository, RedisRepository
 from neuroglia.data.redis.integration import RedisEntityRepository
@@ -244,11 +243,7 @@ def main() -> int:
         "slices": args.slices,
         "concurrency": CONCURRENCY,
     }
-    print(report(result))
-    print(json.dumps({**result["machine"], "wall_seconds": result["wall_seconds"]}, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
+    publish(result, report(result), args.json, {**result["machine"], "wall_seconds": result["wall_seconds"]})
     return 1 if args.check and not all(result["targets"].values()) else 0
 
 

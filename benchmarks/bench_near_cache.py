@@ -50,7 +50,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from _machine import describe_machine
+from _machine import describe_machine, publish
 
 from neuroglia.data.redis import CacheUnavailableError, RedisCache, RedisConfig, RedisRepository
 from neuroglia.data.redis.testing import RedisServer, redis_server_binary
@@ -463,11 +463,7 @@ def main() -> int:
     with RedisServer() as server:
         result = asyncio.run(bench(args, server))
     text, ok = report(result)
-    print(text)
-    print(json.dumps(result["machine"], indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
+    publish(result, text, args.json)
     return 1 if args.check and not ok else 0
 
 

@@ -46,7 +46,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from _machine import describe_machine
+from _machine import describe_machine, publish
 from neuroglia.dependency_injection import ServiceCollection
 from neuroglia.mediation import Mediator
 
@@ -273,11 +273,7 @@ def main() -> int:
         "menu": args.menu,
         "concurrency": CONCURRENCY,
     }
-    print(report(result))
-    print(json.dumps({**result["machine"], "wall_seconds": result["wall_seconds"]}, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
+    publish(result, report(result), args.json, {**result["machine"], "wall_seconds": result["wall_seconds"]})
     return 0
 
 
